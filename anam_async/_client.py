@@ -1,0 +1,739 @@
+"""``AnamClient`` (lifecycle and configuration) and the share-links resource, wiring the layers.
+
+The layers below do the work: ``_wire`` validates and builds requests and parses responses,
+``_retry`` decides about failures, ``_transport`` does the I/O, ``_paging`` runs the ordered
+concurrent engine. This module holds the state that ties them together: the session, the
+client-wide pause after a 429, and the set of requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import os
+import platform
+import re
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import aclosing
+from types import TracebackType
+from typing import Final, Literal, Self, TypeVar, overload
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from . import _retry, _wire
+from ._paging import Limiter, PageInfo, iterate_pages, ordered_map
+from ._transport import send
+from ._types import (
+    PersonaShareLink,
+    ShareLink,
+    ShareLinkPage,
+    persona_share_link_decoder,
+    share_link_decoder,
+    share_link_page_decoder,
+)
+from ._version import __version__
+from .errors import AnamError, AnamValidationError, APIConnectionError, APIError
+
+__all__ = ["AnamClient", "ShareLinks"]
+
+T = TypeVar("T")
+
+logger: Final = logging.getLogger("anam_async")
+
+DEFAULT_BASE_URL: Final = "https://api.anam.ai"
+_OVERLOAD_STATUSES: Final = frozenset({429, 503})
+# Control characters and whitespace would let a key split a header or smuggle another one.
+_BAD_KEY_CHARS: Final = re.compile(r"[\s\x00-\x1f\x7f]")
+_USER_AGENT: Final = (
+    f"anam-async/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+)
+
+# Indirection so that retry tests can patch the waits (``anam_async._client._sleep``).
+_sleep = asyncio.sleep
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
+    if not isinstance(base_url, str):
+        raise _wire.invalid("base_url", base_url, "must be an http(s) URL string")
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- reading it validates the port number
+    except ValueError as exc:
+        raise _wire.invalid("base_url", base_url, f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise _wire.invalid("base_url", base_url, "must be an http(s) URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise _wire.invalid(
+            "base_url", base_url, "must not carry a query, a fragment or credentials"
+        )
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        raise _wire.invalid(
+            "base_url",
+            base_url,
+            "plain http is allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1); "
+            "use https, or pass allow_insecure_http=True to send the key in clear on purpose",
+        )
+    return base_url.rstrip("/")
+
+
+def _check_timeout(timeout: object) -> aiohttp.ClientTimeout:
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        for field in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(timeout, field)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise _wire.invalid("timeout", timeout, f"{field} must be > 0 or None")
+        return timeout
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise _wire.invalid("timeout", timeout, "must be a number of seconds > 0")
+    return aiohttp.ClientTimeout(total=float(timeout))
+
+
+def _check_api_key(api_key: object) -> str:
+    # The value is never shown: the messages describe what is wrong without echoing it.
+    if not isinstance(api_key, str):
+        raise AnamValidationError(
+            f"api_key is invalid: must be a str, not {type(api_key).__name__}"
+        )
+    if not api_key:
+        raise AnamValidationError("api_key is invalid: it is empty")
+    if _BAD_KEY_CHARS.search(api_key):
+        raise AnamValidationError(
+            "api_key is invalid: it contains whitespace or control characters"
+        )
+    return api_key
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise _wire.invalid("headers", headers, "must be a mapping of str to str")
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise _wire.invalid("headers", {name: value}, "names and values must be str")
+        if _BAD_KEY_CHARS.search(name) or re.search(r"[\r\n\x00]", value):
+            raise _wire.invalid("headers", name, "names and values must not hold line breaks")
+        if name.lower() == "authorization":
+            raise AnamValidationError(
+                "headers is invalid: must not set Authorization; pass api_key instead"
+            )
+        checked[name] = value
+    return checked
+
+
+class AnamClient:
+    """The async session object for the Anam AI REST API.
+
+    One client per event loop; many concurrent calls on one client are normal. Use it as
+    ``async with AnamClient() as client:`` or call ``await client.close()`` when done.
+
+    Args:
+        api_key: The API key; else the ``ANAM_API_KEY`` environment variable.
+        base_url: The API root; else ``ANAM_BASE_URL``; else ``https://api.anam.ai``.
+            A trailing ``/`` is ignored and a path prefix is kept.
+        timeout: Seconds per attempt, or an ``aiohttp.ClientTimeout``.
+        max_retries: Retries after the first attempt; 0 disables them.
+        session: A borrowed ``aiohttp.ClientSession``: used, never closed by the client.
+        headers: Extra default headers (not ``Authorization``).
+        allow_insecure_http: Allow ``http://`` to hosts that are not loopback.
+
+    Raises:
+        AnamValidationError: any bad value, or no key at all.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | aiohttp.ClientTimeout = 30.0,
+        max_retries: int = 2,
+        session: aiohttp.ClientSession | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if api_key is None:
+            api_key = os.environ.get("ANAM_API_KEY")
+            if api_key is None:
+                raise AnamValidationError(
+                    "api_key is missing: pass api_key= or set the ANAM_API_KEY environment variable"
+                )
+        key = _check_api_key(api_key)
+        if base_url is None:
+            base_url = os.environ.get("ANAM_BASE_URL") or DEFAULT_BASE_URL
+        _wire.check_bool("allow_insecure_http", allow_insecure_http)
+        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._timeout = _check_timeout(timeout)
+        self._max_retries = _wire.check_int("max_retries", max_retries, 0)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
+        extra = _check_headers(headers)
+        user_agent = extra.pop("User-Agent", None) or extra.pop("user-agent", None)
+        self._headers: dict[str, str] = {
+            **extra,
+            "Accept": "application/json",
+            "User-Agent": f"{_USER_AGENT} {user_agent}" if user_agent else _USER_AGENT,
+            "Authorization": f"Bearer {key}",
+        }
+        self._session = session
+        self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._in_flight: set[asyncio.Future[object]] = set()
+        # Loop time before which no request of this client starts (the 429 pause).
+        self._paused_until = 0.0
+        self.share_links: ShareLinks = ShareLinks(self)
+
+    @property
+    def base_url(self) -> str:
+        """The API root every request goes to, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt."""
+        return self._max_retries
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has been called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        # The key is deliberately absent.
+        state = "closed" if self._closed else "open"
+        return f"<AnamClient base_url={self._base_url!r} {state}>"
+
+    async def __aenter__(self) -> Self:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client: cancel calls in flight (they raise ``AnamError``) and close an
+        owned session. Idempotent; a borrowed session is left open.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        in_flight = list(self._in_flight)
+        for future in in_flight:
+            future.cancel()
+        if in_flight:
+            await asyncio.wait(in_flight)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AnamError("this AnamClient is closed; create a new one")
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        """Return the session, creating an owned one lazily inside the running loop."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+                self._loop = loop
+            else:
+                # aiohttp keeps the loop a session was made in as `_loop` (the public `loop`
+                # property warns); a borrowed session lives there, not necessarily here.
+                self._loop = getattr(self._session, "_loop", loop)
+        if loop is not self._loop:
+            raise AnamError(
+                "this AnamClient belongs to another event loop; create one client per loop"
+            )
+        assert self._session is not None
+        if self._session.closed:
+            raise AnamError("the aiohttp session this AnamClient uses is closed")
+        return self._session
+
+    async def _request(
+        self,
+        request: _wire.Request,
+        decoder: msgspec.json.Decoder[T],
+        *,
+        on_overload: Callable[[], None] | None = None,
+    ) -> T:
+        """Make one call (with its retries) and return the decoded body.
+
+        The attempts run in a task of their own so that ``close()`` can cancel them; the
+        caller then gets ``AnamError`` rather than a bare cancellation.
+        """
+        session = self._ensure_session()
+        attempts = asyncio.ensure_future(self._attempts(session, request, decoder, on_overload))
+        self._in_flight.add(attempts)
+        attempts.add_done_callback(self._in_flight.discard)
+        try:
+            return await attempts
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed and (current is None or current.cancelling() == 0):
+                raise AnamError(
+                    "the AnamClient was closed while this request was in flight"
+                ) from None
+            raise
+
+    async def _wait_out_pause(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            until = self._paused_until
+            delay = until - loop.time()
+            if delay <= 0:
+                return
+            await _sleep(delay)
+            # Another 429 during the wait may have moved the end further out; otherwise done
+            # (re-reading the clock here would spin when tests patch the sleep away).
+            if self._paused_until == until:
+                return
+
+    async def _attempts(
+        self,
+        session: aiohttp.ClientSession,
+        request: _wire.Request,
+        decoder: msgspec.json.Decoder[T],
+        on_overload: Callable[[], None] | None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        text_url = self._base_url + request.target
+        url = URL(text_url, encoded=True)
+        retries = 0
+        while True:
+            await self._wait_out_pause(loop)
+            self._check_open()
+            attempt = retries + 1
+            started = loop.time()
+            try:
+                raw = await send(
+                    session,
+                    request.method,
+                    url,
+                    headers=self._headers,
+                    body=request.body,
+                    client_timeout=self._timeout,
+                )
+            except APIConnectionError as exc:
+                logger.debug(
+                    "%s %s -> %s after %.1f ms (attempt %d)",
+                    request.method,
+                    request.target,
+                    type(exc).__name__,
+                    (loop.time() - started) * 1000,
+                    attempt,
+                )
+                decision = _retry.decide_error(
+                    sent=exc.request_sent,
+                    idempotent=request.idempotent,
+                    retries_done=retries,
+                    max_retries=self._max_retries,
+                    reason=str(exc),
+                )
+                if not decision.retry:
+                    raise
+            else:
+                logger.debug(
+                    "%s %s -> %d in %.1f ms (attempt %d)",
+                    request.method,
+                    request.target,
+                    raw.status,
+                    (loop.time() - started) * 1000,
+                    attempt,
+                )
+                if 200 <= raw.status < 300:
+                    return _wire.parse_response(
+                        raw.status,
+                        raw.headers,
+                        raw.body,
+                        decoder,
+                        method=request.method,
+                        url=text_url,
+                    )
+                retry_after = _retry.retry_after_seconds(raw.headers)
+                decision = _retry.decide_status(
+                    raw.status,
+                    retry_after,
+                    idempotent=request.idempotent,
+                    retries_done=retries,
+                    max_retries=self._max_retries,
+                )
+                if not decision.retry:
+                    raise _wire.status_exception(
+                        raw.status,
+                        raw.headers,
+                        raw.body,
+                        method=request.method,
+                        url=text_url,
+                        retry_after=retry_after,
+                    )
+                if decision.pause_client:
+                    self._paused_until = max(self._paused_until, loop.time() + decision.wait)
+                if on_overload is not None and raw.status in _OVERLOAD_STATUSES:
+                    on_overload()
+            retries += 1
+            logger.warning(
+                "retrying %s %s in %.2f s (retry %d of %d) after %s",
+                request.method,
+                request.target,
+                decision.wait,
+                retries,
+                self._max_retries,
+                decision.reason,
+            )
+            await _sleep(decision.wait)
+
+
+def _page_info(page: ShareLinkPage) -> PageInfo:
+    return PageInfo(is_last=not page.data or page.meta.is_last, last_page=page.meta.last_page)
+
+
+class ShareLinks:
+    """The share-links resource: ``client.share_links``."""
+
+    def __init__(self, client: AnamClient) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<ShareLinks of {self._client!r}>"
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        per_page: int = 20,
+        search: str | None = None,
+        persona_id: str | uuid.UUID | None = None,
+    ) -> ShareLinkPage:
+        """Fetch one page of share links (``GET /v1/share-links``).
+
+        Args:
+            page: Page number, >= 1.
+            per_page: Items per page, 1..100.
+            search: Search term (sent URL-encoded); None leaves it out.
+            persona_id: Only links of this persona (a UUID or its string form).
+
+        Returns:
+            The page, with ``data`` and ``meta``.
+
+        Raises:
+            AnamValidationError: a bad argument; nothing is sent.
+            APIError: the request failed (see the error tree).
+        """
+        request = _wire.list_share_links(
+            page=page, per_page=per_page, search=search, persona_id=persona_id
+        )
+        return await self._client._request(request, share_link_page_decoder)
+
+    def pages(
+        self,
+        *,
+        per_page: int = 100,
+        search: str | None = None,
+        persona_id: str | uuid.UUID | None = None,
+        concurrency: int = 4,
+        limit: int | None = None,
+        start_page: int = 1,
+    ) -> AsyncIterator[ShareLinkPage]:
+        """Stream whole pages of share links, fetched concurrently and yielded in order.
+
+        The arguments are validated (and the client checked open) now; requests are sent
+        only once the iterator is iterated. Items already yielded on an earlier page are
+        dropped from a later page's ``data`` (the listing may shift while it is read), so
+        flattening ``pages()`` gives exactly ``stream()``; a page this empties is still
+        yielded and counts for ``limit``.
+
+        Args:
+            per_page: Items per page, 1..100.
+            search: Search term, or None.
+            persona_id: Only links of this persona.
+            concurrency: Requests in flight and pages held ahead of the consumer, 1..64.
+            limit: Stop after this many pages (None: all).
+            start_page: The first page to fetch, >= 1 (resume a broken run).
+
+        Returns:
+            An async iterator of pages; leave it early with ``aclose()`` (or
+            ``contextlib.aclosing``) and everything in flight is cancelled.
+
+        Raises:
+            AnamValidationError: a bad argument (raised by this call, before any I/O).
+        """
+        query = _wire.list_query_checker(per_page=per_page, search=search, persona_id=persona_id)
+        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
+        limit = _wire.check_optional_int("limit", limit, 1)
+        start_page = _wire.check_int("start_page", start_page, 1)
+        self._client._check_open()
+        return self._pages(query, concurrency, limit, start_page)
+
+    def stream(
+        self,
+        *,
+        per_page: int = 100,
+        search: str | None = None,
+        persona_id: str | uuid.UUID | None = None,
+        concurrency: int = 4,
+        limit: int | None = None,
+        start_page: int = 1,
+    ) -> AsyncIterator[PersonaShareLink]:
+        """Stream every share link across pages, fetched concurrently, yielded in server order.
+
+        At most ``concurrency`` requests are in flight and at most ``concurrency`` pages are
+        fetched ahead of the item the consumer holds, so memory stays bounded however long the
+        listing. Each link comes out once (deduplicated by id when the listing shifts). A page
+        that still fails after retries raises at its position, after every earlier item.
+
+        Args:
+            per_page: Items per page, 1..100.
+            search: Search term, or None.
+            persona_id: Only links of this persona.
+            concurrency: Requests in flight and pages held ahead, 1..64; 1 is sequential.
+            limit: Stop after this many items (None: all).
+            start_page: The first page to fetch, >= 1 (resume a broken run).
+
+        Returns:
+            An async iterator of links; leaving early cancels everything in flight.
+
+        Raises:
+            AnamValidationError: a bad argument (raised by this call, before any I/O).
+        """
+        query = _wire.list_query_checker(per_page=per_page, search=search, persona_id=persona_id)
+        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
+        limit = _wire.check_optional_int("limit", limit, 1)
+        start_page = _wire.check_int("start_page", start_page, 1)
+        self._client._check_open()
+        return self._stream(query, concurrency, limit, start_page)
+
+    async def _stream(
+        self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
+    ) -> AsyncIterator[PersonaShareLink]:
+        remaining = limit
+        async with aclosing(self._pages(query, concurrency, None, start_page)) as pages:
+            async for page in pages:
+                data = page.data
+                if remaining is not None and len(data) >= remaining:
+                    # Cancel what is in flight before handing out the last items, so that the
+                    # network work stops as soon as the limit is known to be reached.
+                    await pages.aclose()
+                    for item in data[:remaining]:
+                        yield item
+                    return
+                for item in data:
+                    yield item
+                if remaining is not None:
+                    remaining -= len(data)
+
+    async def _pages(
+        self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
+    ) -> AsyncIterator[ShareLinkPage]:
+        per_page, search, persona_id = query
+        limiter = Limiter(concurrency)
+        client = self._client
+
+        async def fetch_page(number: int) -> ShareLinkPage:
+            request = _wire.list_share_links(
+                page=number, per_page=per_page, search=search, persona_id=persona_id
+            )
+            page = await client._request(
+                request, share_link_page_decoder, on_overload=limiter.on_overload
+            )
+            limiter.on_success()
+            return page
+
+        # Ids handed out so far, as 128-bit ints (cheaper to hash and hold than UUID objects).
+        # This set is the one part of a stream that grows with its length: about 80 bytes an
+        # item, the price of "never the same link twice" when the listing shifts.
+        seen: set[int] = set()
+        yielded = 0
+        async with aclosing(
+            iterate_pages(
+                fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
+            )
+        ) as numbered_pages:
+            async for _number, page in numbered_pages:
+                fresh = []
+                for item in page.data:
+                    key = item.id.int
+                    if key not in seen:
+                        seen.add(key)
+                        fresh.append(item)
+                if len(fresh) != len(page.data):
+                    page = msgspec.structs.replace(page, data=fresh)
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    await numbered_pages.aclose()
+                    yield page
+                    return
+                yield page
+
+    async def get(self, share_link_id: str | uuid.UUID) -> PersonaShareLink:
+        """Fetch one share link by id (``GET /v1/share-links/{id}``).
+
+        Raises:
+            AnamValidationError: a malformed id; nothing is sent.
+            NotFoundError: no link has this id.
+            APIError: any other failure.
+        """
+        request = _wire.get_share_link(share_link_id)
+        return await self._client._request(request, persona_share_link_decoder)
+
+    @overload
+    def get_many(
+        self,
+        share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
+        *,
+        concurrency: int = 8,
+        return_exceptions: Literal[False] = False,
+    ) -> AsyncIterator[PersonaShareLink]: ...
+
+    @overload
+    def get_many(
+        self,
+        share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
+        *,
+        concurrency: int = 8,
+        return_exceptions: Literal[True],
+    ) -> AsyncIterator[PersonaShareLink | APIError]: ...
+
+    def get_many(
+        self,
+        share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
+        *,
+        concurrency: int = 8,
+        return_exceptions: bool = False,
+    ) -> AsyncIterator[PersonaShareLink] | AsyncIterator[PersonaShareLink | APIError]:
+        """Fetch many share links by id, concurrently, yielded in input order.
+
+        Each id is validated as it is taken from ``share_link_ids``, before its request is
+        sent; an invalid one raises ``AnamValidationError`` at its position.
+
+        Args:
+            share_link_ids: Any iterable or async iterable of ids (a bare ``str`` is refused).
+            concurrency: Requests in flight and results held ahead of the consumer, 1..64.
+            return_exceptions: Yield an ``APIError`` (a ``NotFoundError`` for a missing id,
+                say) in that id's place and go on, instead of raising it.
+
+        Raises:
+            AnamValidationError: bad arguments (raised by this call, before any I/O).
+        """
+        if isinstance(share_link_ids, str | bytes) or not isinstance(
+            share_link_ids, Iterable | AsyncIterable
+        ):
+            raise _wire.invalid(
+                "share_link_ids", share_link_ids, "must be an iterable of ids, not a single value"
+            )
+        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
+        _wire.check_bool("return_exceptions", return_exceptions)
+        self._client._check_open()
+        return self._get_many(share_link_ids, concurrency, return_exceptions)
+
+    async def _get_many(
+        self,
+        share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> AsyncIterator[PersonaShareLink | APIError]:
+        client = self._client
+
+        async def fetch(request: _wire.Request) -> PersonaShareLink:
+            return await client._request(request, persona_share_link_decoder)
+
+        requests: Iterable[_wire.Request] | AsyncIterable[_wire.Request]
+        if isinstance(share_link_ids, AsyncIterable):
+            requests = _requests_from_async(share_link_ids)
+        else:
+            requests = (_wire.get_share_link(item) for item in share_link_ids)
+        results = ordered_map(
+            fetch,
+            requests,
+            concurrency=concurrency,
+            yield_exceptions=(APIError,) if return_exceptions else (),
+        )
+        async with aclosing(results):
+            async for result in results:
+                yield result  # type: ignore[misc]
+
+    async def create(
+        self,
+        *,
+        persona_id: str | uuid.UUID,
+        expires_in_hours: float | None = None,
+        usage_limit: float | None = None,
+    ) -> ShareLink:
+        """Create a share link for a persona (``POST /v1/share-links``).
+
+        Retried only on 429 and on errors raised before the request was sent, so a link is
+        never created twice by accident.
+
+        Args:
+            persona_id: The persona to link to.
+            expires_in_hours: Lifetime in hours (the API's default: 168).
+            usage_limit: Number of uses allowed (the API's default: 10).
+
+        Raises:
+            AnamValidationError: a bad argument; nothing is sent.
+            APIError: the request failed.
+        """
+        request = _wire.create_share_link(
+            persona_id=persona_id, expires_in_hours=expires_in_hours, usage_limit=usage_limit
+        )
+        return await self._client._request(request, share_link_decoder)
+
+    async def update(
+        self,
+        share_link_id: str | uuid.UUID,
+        *,
+        expires_in_hours: float | None = None,
+        usage_limit: float | None = None,
+    ) -> ShareLink:
+        """Change a share link (``PUT /v1/share-links/{id}``); None leaves a field as it is.
+
+        With neither field the body is ``{}`` and the link comes back unchanged.
+
+        Raises:
+            AnamValidationError: a bad argument; nothing is sent.
+            NotFoundError: no link has this id.
+            APIError: any other failure.
+        """
+        request = _wire.update_share_link(
+            share_link_id, expires_in_hours=expires_in_hours, usage_limit=usage_limit
+        )
+        return await self._client._request(request, share_link_decoder)
+
+
+_ListQuery = tuple[int, str | None, str | None]
+
+
+async def _requests_from_async(
+    share_link_ids: AsyncIterable[str | uuid.UUID],
+) -> AsyncIterator[_wire.Request]:
+    async for share_link_id in share_link_ids:
+        yield _wire.get_share_link(share_link_id)

@@ -1,0 +1,160 @@
+"""The data model: msgspec Structs for the wire shapes and the typed decoders built once.
+
+Python attributes are snake_case; ``rename="camel"`` maps them to the wire's camelCase.
+The Structs stand on their own: ``msgspec.json.decode(body, type=ShareLinkPage)`` gives
+exactly what the client gives, because every rule (time zones, unknown ``type`` values)
+lives in the types themselves and not in a decode hook.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+
+__all__ = [
+    "Page",
+    "Pagination",
+    "PersonaShareLink",
+    "ShareLink",
+    "ShareLinkPage",
+    "ShareLinkType",
+]
+
+T = TypeVar("T")
+
+# A timestamp without a UTC offset is ambiguous; msgspec rejects it with this constraint.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class ShareLinkType(enum.StrEnum):
+    """The kind of a share link.
+
+    A ``str`` Enum (``enum.StrEnum``): a known value compares equal to its member
+    (``link.type == ShareLinkType.LINK`` and ``link.type == "LINK"`` both hold).
+    """
+
+    LINK = "LINK"
+    PLAYER_EMBED = "PLAYER_EMBED"
+    ORB_EMBED = "ORB_EMBED"
+
+
+_KNOWN_TYPES = ShareLinkType._value2member_map_
+
+
+class ShareLink(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
+    """A shareable link to a persona, as create and update return it.
+
+    Required: ``id``, ``token``, ``type`` and ``created_at``; a body without one of them is an
+    ``APIResponseValidationError`` naming the field. Every other field is optional and, when
+    the API leaves it out, takes the default shown (the spec's meaning of that value).
+
+    Attributes:
+        id: Unique identifier (required).
+        token: Opaque token appended to the public URL (required).
+        type: A ``ShareLinkType`` member for a known value; an unknown value is kept as its
+            plain string so that a new kind of link never fails a page (required).
+        expires_at: When the link stops working; ``None`` means it never expires.
+        usage_limit: Maximum number of uses; ``None`` means unlimited.
+        usage_count: Number of times the link has been used.
+        allowed_origins: Origins allowed to embed the link (ignored when
+            ``allow_all_origins`` is true).
+        allow_all_origins: Whether any origin may embed the link.
+        remove_watermark: Whether the persona renders without the Anam watermark.
+        enabled: Whether the link currently accepts connections.
+        is_primary: Whether this is the persona's primary link.
+        created_at: When the link was created, timezone-aware (required).
+    """
+
+    id: uuid.UUID
+    token: str
+    # Annotated as str because msgspec cannot decode "an enum or any other string"; known
+    # values are swapped for their member in __post_init__, so both compare as users expect.
+    type: str
+    expires_at: AwareDatetime | None = None
+    usage_limit: int | None = None
+    usage_count: int = 0
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    allow_all_origins: bool = False
+    remove_watermark: bool = False
+    enabled: bool = True
+    is_primary: bool = False
+    created_at: AwareDatetime
+
+    def __post_init__(self) -> None:
+        member = _KNOWN_TYPES.get(self.type)
+        if member is not None:
+            msgspec.structs.force_setattr(self, "type", member)
+
+
+class PersonaShareLink(ShareLink, kw_only=True, frozen=True, rename="camel"):
+    """A share link as list and get return it, with its persona's details.
+
+    Required: the ``ShareLink`` required fields and ``persona_id``.
+
+    Attributes:
+        persona_id: The persona the link points to (required).
+        persona_name: The persona's name when the link was issued.
+        organization_id: The owning organization: a UUID or a nanoid-style string,
+            depending on the organization's age, so it is kept as ``str``.
+    """
+
+    persona_id: uuid.UUID
+    persona_name: str | None = None
+    organization_id: str | None = None
+
+
+class Pagination(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
+    """Pagination metadata returned beside the ``data`` array of every list endpoint.
+
+    Required: ``total``, ``last_page``, ``current_page`` and ``per_page``.
+
+    Attributes:
+        total: Number of items across all pages (required).
+        last_page: Number of the last page; an empty listing may report 0 or 1 (required).
+        current_page: Number of this page (required).
+        per_page: Items per page (required).
+        prev: The previous page's number, ``None`` on the first page.
+        next: The next page's number, ``None`` on the last page.
+    """
+
+    total: int
+    last_page: int
+    current_page: int
+    per_page: int
+    prev: int | None = None
+    next: int | None = None
+
+    @property
+    def is_last(self) -> bool:
+        """Whether this meta marks its page as the last one (``next`` null or past the end)."""
+        return self.next is None or self.current_page >= self.last_page
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True, frozen=True):
+    """One page of any Anam list endpoint: ``{data, meta}`` (both required).
+
+    Generic over the item type so that every list endpoint shares one page type and one
+    page engine.
+    """
+
+    data: list[T]
+    meta: Pagination
+
+
+class ShareLinkPage(Page[PersonaShareLink], kw_only=True, frozen=True):
+    """One page of ``GET /v1/share-links``.
+
+    Attributes:
+        data: The share links of this page, in server order (required).
+        meta: The pagination metadata (required).
+    """
+
+
+# Typed decoders, built once and reused on every response.
+share_link_decoder = msgspec.json.Decoder(ShareLink)
+persona_share_link_decoder = msgspec.json.Decoder(PersonaShareLink)
+share_link_page_decoder = msgspec.json.Decoder(ShareLinkPage)
