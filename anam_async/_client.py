@@ -190,7 +190,10 @@ class AnamClient:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
         extra = _check_headers(headers)
-        user_agent = extra.pop("User-Agent", None) or extra.pop("user-agent", None)
+        # A caller's User-Agent is kept after ours rather than replacing it.
+        user_agent = next(
+            (extra.pop(name) for name in list(extra) if name.lower() == "user-agent"), None
+        )
         self._headers: dict[str, str] = {
             **extra,
             "Accept": "application/json",
@@ -396,8 +399,6 @@ class AnamClient:
                         url=text_url,
                         retry_after=retry_after,
                     )
-                if decision.pause_client:
-                    self._paused_until = max(self._paused_until, loop.time() + decision.wait)
                 if on_overload is not None and raw.status in _OVERLOAD_STATUSES:
                     on_overload()
             retries += 1
@@ -410,7 +411,12 @@ class AnamClient:
                 self._max_retries,
                 decision.reason,
             )
-            await _sleep(decision.wait)
+            if decision.pause_client:
+                # The wait becomes the client's pause, which the next attempt waits out at the
+                # top of the loop together with every other request of this client.
+                self._paused_until = max(self._paused_until, loop.time() + decision.wait)
+            else:
+                await _sleep(decision.wait)
 
 
 def _page_info(page: ShareLinkPage) -> PageInfo:
