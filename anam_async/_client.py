@@ -16,10 +16,17 @@ import os
 import platform
 import re
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from contextlib import aclosing
 from types import TracebackType
-from typing import Final, Literal, Self, TypeVar, overload
+from typing import Any, Final, Literal, Self, TypeVar, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -204,7 +211,7 @@ class AnamClient:
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._in_flight: set[asyncio.Future[object]] = set()
+        self._in_flight: set[asyncio.Future[Any]] = set()
         # Loop time before which no request of this client starts (the 429 pause).
         self._paused_until = 0.0
         self.share_links: ShareLinks = ShareLinks(self)
@@ -559,7 +566,7 @@ class ShareLinks:
 
     async def _pages(
         self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
-    ) -> AsyncIterator[ShareLinkPage]:
+    ) -> AsyncGenerator[ShareLinkPage, None]:
         per_page, search, persona_id = query
         limiter = Limiter(concurrency)
         client = self._client
@@ -685,7 +692,7 @@ class ShareLinks:
         )
         async with aclosing(results):
             async for result in results:
-                yield result  # type: ignore[misc]
+                yield result
 
     async def create(
         self,

@@ -61,7 +61,7 @@ STOP: Final = Decision(retry=False)
 
 def backoff(retry_number: int, rand: Callable[[], float] = random.random) -> float:
     """The jittered wait before retry number ``retry_number`` (1 for the first retry)."""
-    ceiling = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (retry_number - 1))
+    ceiling: float = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0 ** (retry_number - 1))
     return ceiling / 2 + (ceiling / 2) * rand()
 
 

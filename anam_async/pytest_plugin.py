@@ -14,7 +14,8 @@ mark the tests with ``@pytest.mark.asyncio``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -23,12 +24,21 @@ from .testing import FakeAnamAPI
 
 __all__ = ["anam_client", "anam_fake_api"]
 
+# The plugin loads in every pytest run of an environment that has anam-async, including ones
+# without pytest-asyncio: importing must not fail there, only using the fixtures would.
+_fixture: Callable[..., Any]
 try:
     import pytest_asyncio
 
-    _async_fixture = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - without pytest-asyncio the fixtures cannot run anyway
-    _async_fixture = pytest.fixture
+    _fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+    _fixture = pytest.fixture
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _async_fixture(func: _F) -> _F:
+    return cast("_F", _fixture(func))
 
 
 @_async_fixture

@@ -29,11 +29,12 @@ from anam_async.testing import DropFault, FakeAnamAPI, MalformedFault, StatusFau
 
 from .conftest import SleepRecorder
 
-
 # -- list ------------------------------------------------------------------------------------
 
 
-async def test_list_returns_first_page_with_exact_meta(api: FakeAnamAPI, client: AnamClient) -> None:
+async def test_list_returns_first_page_with_exact_meta(
+    api: FakeAnamAPI, client: AnamClient
+) -> None:
     page = await client.share_links.list(per_page=7)
     assert isinstance(page, ShareLinkPage)
     assert len(page.data) == 7
@@ -255,7 +256,9 @@ async def test_retry_after_header_replaces_backoff(api: FakeAnamAPI, sleeps: Sle
     assert sleeps.waits == [7.0]
 
 
-async def test_retry_after_ms_wins_over_retry_after(api: FakeAnamAPI, sleeps: SleepRecorder) -> None:
+async def test_retry_after_ms_wins_over_retry_after(
+    api: FakeAnamAPI, sleeps: SleepRecorder
+) -> None:
     api.add_fault(StatusFault(503, retry_after=7, retry_after_ms=1500))
     async with AnamClient(api.api_key, base_url=api.url) as anam:
         await anam.share_links.list()

@@ -30,7 +30,14 @@ LINK = {
 }
 PAGE = {
     "data": [{**LINK, "personaId": PERSONA}],
-    "meta": {"total": 1, "lastPage": 1, "currentPage": 1, "perPage": 20, "prev": None, "next": None},
+    "meta": {
+        "total": 1,
+        "lastPage": 1,
+        "currentPage": 1,
+        "perPage": 20,
+        "prev": None,
+        "next": None,
+    },
 }
 ANY_URL = re.compile(r"^https://api\.example\.test/.*$")
 
@@ -152,9 +159,7 @@ async def test_invalid_list_arguments_send_nothing(
 
 
 async def test_redirect_is_not_followed(mocked: Any, client: AnamClient) -> None:
-    mocked.get(
-        ANY_URL, status=302, headers={"Location": "https://elsewhere.example.test/steal"}
-    )
+    mocked.get(ANY_URL, status=302, headers={"Location": "https://elsewhere.example.test/steal"})
     with pytest.raises(APIStatusError) as caught:
         await client.share_links.list()
     assert type(caught.value) is APIStatusError

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +23,14 @@ from anam_async import (
 from anam_async.testing import DropFault, FakeAnamAPI, RecordedRequest, StatusFault
 
 from .conftest import SleepRecorder
+
+T = TypeVar("T")
+
+
+async def drain(items: AsyncIterator[T], into: list[T]) -> None:
+    """Append every item to ``into`` (so a test can see what came out before an error)."""
+    async for item in items:
+        into.append(item)
 
 
 def ids_of(api: FakeAnamAPI) -> list[uuid.UUID]:
@@ -70,9 +79,7 @@ async def test_pages_flatten_to_stream(api: FakeAnamAPI, client: AnamClient) -> 
 
 async def test_stream_with_filters(api: FakeAnamAPI, client: AnamClient) -> None:
     persona = api.personas[0]["id"]
-    got = [
-        link async for link in client.share_links.stream(per_page=5, persona_id=persona)
-    ]
+    got = [link async for link in client.share_links.stream(per_page=5, persona_id=persona)]
     expected = [uuid.UUID(link["id"]) for link in api.links if link["personaId"] == persona]
     assert [link.id for link in got] == expected
     assert all(r.query.get("personaId") == persona for r in api.requests)
@@ -161,7 +168,9 @@ async def test_break_inside_aclosing_leaves_nothing_pending(
     assert other_tasks() == set()
 
 
-async def test_cancelling_the_consumer_cancels_requests(api: FakeAnamAPI, client: AnamClient) -> None:
+async def test_cancelling_the_consumer_cancels_requests(
+    api: FakeAnamAPI, client: AnamClient
+) -> None:
     gate = api.hold(operation="list")
 
     async def consume() -> None:
@@ -181,11 +190,10 @@ async def test_error_raises_at_its_page_position(
     api: FakeAnamAPI, client: AnamClient, sleeps: SleepRecorder
 ) -> None:
     api.add_fault(StatusFault(400), operation="list", page=3)
-    got: list[uuid.UUID] = []
+    got: list[PersonaShareLink] = []
     with pytest.raises(BadRequestError):
-        async for link in client.share_links.stream(per_page=10, concurrency=4):
-            got.append(link.id)
-    assert got == ids_of(api)[:20]
+        await drain(client.share_links.stream(per_page=10, concurrency=4), got)
+    assert [link.id for link in got] == ids_of(api)[:20]
     assert other_tasks() == set()
 
 
@@ -362,8 +370,7 @@ async def test_get_many_raises_first_failure_at_its_position(
     wanted = [*ids_of(api)[:3], uuid.uuid4(), *ids_of(api)[3:6]]
     got: list[PersonaShareLink] = []
     with pytest.raises(NotFoundError):
-        async for link in client.share_links.get_many(wanted, concurrency=3):
-            got.append(link)
+        await drain(client.share_links.get_many(wanted, concurrency=3), got)
     assert [link.id for link in got] == wanted[:3]
     assert other_tasks() == set()
 
@@ -371,9 +378,7 @@ async def test_get_many_raises_first_failure_at_its_position(
 async def test_get_many_can_yield_errors_in_place(api: FakeAnamAPI, client: AnamClient) -> None:
     missing = uuid.uuid4()
     wanted = [ids_of(api)[0], missing, ids_of(api)[1]]
-    got = [
-        item async for item in client.share_links.get_many(wanted, return_exceptions=True)
-    ]
+    got = [item async for item in client.share_links.get_many(wanted, return_exceptions=True)]
     assert isinstance(got[1], NotFoundError)
     assert [getattr(item, "id", None) for item in got] == [wanted[0], None, wanted[2]]
     assert all(isinstance(item, PersonaShareLink | APIError) for item in got)
@@ -383,10 +388,10 @@ async def test_get_many_invalid_id_raises_at_its_position_before_its_request(
     api: FakeAnamAPI, client: AnamClient
 ) -> None:
     wanted: list[object] = [ids_of(api)[0], "not-an-id", ids_of(api)[1]]
-    got = []
+    got: list[PersonaShareLink | APIError] = []
+    results = client.share_links.get_many(wanted, return_exceptions=True)  # type: ignore[arg-type]
     with pytest.raises(AnamValidationError, match=r"^share_link_id='not-an-id'"):
-        async for link in client.share_links.get_many(wanted, return_exceptions=True):  # type: ignore[arg-type]
-            got.append(link)
+        await drain(results, got)
     assert len(got) == 1
     assert [r.path.rsplit("/", 1)[-1] for r in api.requests] == [str(wanted[0])]
 
