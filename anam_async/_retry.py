@@ -61,7 +61,8 @@ STOP: Final = Decision(retry=False)
 
 def backoff(retry_number: int, rand: Callable[[], float] = random.random) -> float:
     """The jittered wait before retry number ``retry_number`` (1 for the first retry)."""
-    ceiling: float = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0 ** (retry_number - 1))
+    # The exponent is capped so that a large retry number cannot overflow the float.
+    ceiling = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0 ** min(retry_number - 1, 64))
     return ceiling / 2 + (ceiling / 2) * rand()
 
 

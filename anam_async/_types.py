@@ -93,7 +93,8 @@ class ShareLink(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
 class PersonaShareLink(ShareLink, kw_only=True, frozen=True, rename="camel"):
     """A share link as list and get return it, with its persona's details.
 
-    Required: the ``ShareLink`` required fields and ``persona_id``.
+    Required: ``id``, ``token``, ``type``, ``created_at`` (as in ``ShareLink``) and
+    ``persona_id``. Every other field is optional, with the defaults of ``ShareLink``.
 
     Attributes:
         persona_id: The persona the link points to (required).

@@ -42,6 +42,7 @@ T = TypeVar("T")
 SHARE_LINKS_PATH: Final = "/v1/share-links"
 SNIPPET_CHARS: Final = 200
 _VALUE_CHARS: Final = 60
+_MAX_SAFE_INT: Final = 2**53
 
 _UUID_RE: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}"
@@ -122,8 +123,14 @@ def check_bool(name: str, value: object) -> bool:
 
 
 def _check_search(value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise invalid("search", value, "must be a str or None")
+    if value is not None:
+        if not isinstance(value, str):
+            raise invalid("search", value, "must be a str or None")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be URL-encoded; refuse it here, not at send time.
+            raise invalid("search", value, "must be valid Unicode text") from None
     return value
 
 
@@ -147,13 +154,14 @@ def _optional_number(name: str, value: object) -> float | int | msgspec.UnsetTyp
     """A positive finite number, or UNSET for None (left out of the JSON body)."""
     if value is None:
         return msgspec.UNSET
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(name, value, "must be a positive finite number or None")
+    # An int is checked against the largest integer JSON numbers carry exactly (math.isfinite
+    # would overflow on a huge int); a float against inf and nan.
+    if value <= 0 or (
+        value > _MAX_SAFE_INT if isinstance(value, int) else not math.isfinite(value)
+    ):
+        raise invalid(name, value, "must be a positive finite number (at most 2**53) or None")
     return value
 
 
@@ -247,8 +255,9 @@ def update_share_link(
 
 
 def snippet(body: bytes) -> str:
-    """The first characters of a body as text, for error messages."""
-    return body[:SNIPPET_CHARS].decode("utf-8", errors="replace")
+    """The first 200 characters of a body as text, for error messages."""
+    # Four bytes a character at most: decode enough bytes for 200 whole characters.
+    return body[: 4 * SNIPPET_CHARS + 3].decode("utf-8", errors="replace")[:SNIPPET_CHARS]
 
 
 def parse_response(
@@ -279,7 +288,8 @@ def parse_response(
     if 200 <= status < 300:
         try:
             return decoder.decode(body)
-        except msgspec.DecodeError as exc:
+        # msgspec raises RecursionError for absurdly deep nesting; it is a bad body all the same.
+        except (msgspec.DecodeError, RecursionError) as exc:
             # msgspec's message names the field path, e.g. "at `$.data[0].createdAt`".
             raise APIResponseValidationError(
                 f"invalid response body for {method} {url}: {exc}",
@@ -317,7 +327,7 @@ def status_exception(
     decoded: Any
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         decoded = body.decode("utf-8", errors="replace")
     message = _error_message(decoded, body)
     cls = status_error(status)
