@@ -1,0 +1,532 @@
+"""The ``anam-async`` command line, driven through ``main(argv)`` against a real fake server.
+
+``main`` runs ``asyncio.run`` itself, so these tests are synchronous. Most use ``--fake`` (an
+in-process ``FakeAnamAPI(links=1000, seed=0)``); the expected data comes from an unstarted fake
+with the same seed. Ctrl-C is simulated deterministically: an ``on_request`` hook of the
+in-process fake raises SIGINT in the main thread when a chosen page is requested.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import runpy
+import signal
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from anam_async import PersonaShareLink, ShareLink, ShareLinkPage, _cli
+from anam_async.testing import FakeAnamAPI, RecordedRequest
+
+SEEDED = FakeAnamAPI(links=_cli.FAKE_LINKS, seed=_cli.FAKE_SEED)
+ALL_IDS = [link["id"] for link in SEEDED.links]
+SECRET = "sk-live-do-not-print-0123456789abcdef"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANAM_API_KEY", raising=False)
+    monkeypatch.delenv("ANAM_BASE_URL", raising=False)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    code = _cli.main(list(argv))
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def as_link(wire: dict[str, object]) -> PersonaShareLink:
+    return msgspec.json.decode(msgspec.json.encode(wire), type=PersonaShareLink)
+
+
+def ids_of_jsonl(data: str | bytes) -> list[str]:
+    lines = data.splitlines() if isinstance(data, bytes) else data.encode().splitlines()
+    return [str(msgspec.json.decode(line, type=PersonaShareLink).id) for line in lines]
+
+
+@pytest.fixture
+def interrupt_at_page(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make ``--fake`` runs raise SIGINT (as Ctrl-C does) when the given list page is requested.
+
+    Append a page number to the yielded list to arm it; the hook fires once.
+    """
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    pages: list[int] = []
+
+    def fake_api() -> FakeAnamAPI:
+        api = FakeAnamAPI(links=_cli.FAKE_LINKS, seed=_cli.FAKE_SEED)
+
+        def hook(record: RecordedRequest) -> None:
+            if record.operation == "list" and record.page in pages:
+                pages.clear()
+                signal.raise_signal(signal.SIGINT)
+
+        api.on_request(hook)
+        return api
+
+    monkeypatch.setattr(_cli, "new_fake_api", fake_api)
+    return pages
+
+
+# --------------------------------------------------------------------------- list
+
+
+def test_list_prints_a_table_of_the_page(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "list", "--per-page", "5")
+    assert result.code == 0, result.err
+    for link_id in ALL_IDS[:5]:
+        assert link_id in result.out
+    assert ALL_IDS[5] not in result.out
+    assert "page 1 of 200, 1000 share links" in result.out
+    assert result.err == ""
+
+
+def test_list_json_prints_the_page(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "share-links", "list", "--fake", "--page", "3", "--json")
+    assert result.code == 0, result.err
+    page = msgspec.json.decode(result.out, type=ShareLinkPage)
+    assert [str(link.id) for link in page.data] == ALL_IDS[40:60]
+    assert (page.meta.total, page.meta.current_page, page.meta.per_page) == (1000, 3, 20)
+    assert '"perPage": 20' in result.out
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_jsonl_to_file_has_every_link_in_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "links.jsonl"
+    result = run_cli(
+        capsys, "--fake", "share-links", "export", "--concurrency", "8", "-o", str(target)
+    )
+    assert result.code == 0, result.err
+    assert result.out == ""
+    data = target.read_bytes()
+    assert ids_of_jsonl(data) == ALL_IDS
+    first = data.splitlines()[0]
+    assert msgspec.json.decode(first).keys() == SEEDED.links[0].keys()  # camelCase wire names
+    assert msgspec.json.decode(first, type=PersonaShareLink) == as_link(SEEDED.links[0])
+    assert not _cli.progress_path(target).exists()
+    assert result.err == f"1000 share links written to {target}\n"
+
+
+def test_export_jsonl_to_stdout_keeps_stdout_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "export", "--per-page", "37")
+    assert result.code == 0, result.err
+    assert ids_of_jsonl(result.out) == ALL_IDS
+    assert result.err == ""  # stderr is not a terminal: no progress bar
+
+
+def test_export_csv_to_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "links.csv"
+    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target))
+    assert result.code == 0, result.err
+    with target.open(newline="") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        assert tuple(reader.fieldnames or ()) == _cli.CSV_FIELDS
+    assert reader.fieldnames[:3] == ["id", "token", "type"]  # type: ignore[index]
+    assert "allowedOrigins" in _cli.CSV_FIELDS
+    assert [row["id"] for row in rows] == ALL_IDS
+    for row, link in zip(rows, SEEDED.links, strict=True):
+        assert row["allowedOrigins"] == " ".join(link["allowedOrigins"])
+        assert row["expiresAt"] == ("" if link["expiresAt"] is None else row["expiresAt"])
+        assert row["usageLimit"] == ("" if link["usageLimit"] is None else str(link["usageLimit"]))
+        assert row["enabled"] == ("true" if link["enabled"] else "false")
+    assert any(len(link["allowedOrigins"]) > 1 for link in SEEDED.links)
+    assert any(link["usageLimit"] is None for link in SEEDED.links)
+
+
+def test_export_csv_to_stdout_with_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "export", "--format", "csv", "--limit", "5")
+    assert result.code == 0, result.err
+    rows = list(csv.reader(io.StringIO(result.out)))
+    assert tuple(rows[0]) == _cli.CSV_FIELDS
+    assert [row[0] for row in rows[1:]] == ALL_IDS[:5]
+
+
+def test_export_limit_stops_mid_page(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "links.jsonl"
+    result = run_cli(capsys, "--fake", "share-links", "export", "--limit", "150", "-o", str(target))
+    assert result.code == 0, result.err
+    assert ids_of_jsonl(target.read_bytes()) == ALL_IDS[:150]
+
+
+def test_export_progress_forced_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "export", "--progress")
+    assert result.code == 0, result.err
+    assert ids_of_jsonl(result.out) == ALL_IDS
+    assert "1000/1000" in result.err
+    assert "links/s" in result.err
+
+
+def test_export_filters_by_search_and_persona(capsys: pytest.CaptureFixture[str]) -> None:
+    persona = SEEDED.personas[0]
+    result = run_cli(
+        capsys,
+        "--fake",
+        "share-links",
+        "export",
+        "--search",
+        persona["name"].upper(),
+        "--persona-id",
+        persona["id"].replace("-", "").upper(),
+    )
+    assert result.code == 0, result.err
+    expected = [link["id"] for link in SEEDED.links if link["personaId"] == persona["id"]]
+    assert expected
+    assert ids_of_jsonl(result.out) == expected
+
+
+# --------------------------------------------------------------------------- get, create, update
+
+
+def test_get_prints_the_link_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "get", ALL_IDS[7])
+    assert result.code == 0, result.err
+    assert msgspec.json.decode(result.out).keys() == SEEDED.links[7].keys()
+    assert msgspec.json.decode(result.out, type=PersonaShareLink) == as_link(SEEDED.links[7])
+
+
+def test_create_prints_the_new_link(capsys: pytest.CaptureFixture[str]) -> None:
+    persona_id = SEEDED.personas[1]["id"]
+    result = run_cli(
+        capsys, "--fake", "share-links", "create", "--persona-id", persona_id, "--usage-limit", "3"
+    )
+    assert result.code == 0, result.err
+    link = msgspec.json.decode(result.out, type=ShareLink)
+    assert (link.usage_limit, link.usage_count, link.type) == (3, 0, "LINK")
+    assert str(link.id) not in ALL_IDS
+
+
+def test_update_prints_the_changed_link(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys,
+        "--fake",
+        "share-links",
+        "update",
+        ALL_IDS[0],
+        "--usage-limit",
+        "42",
+        "--expires-in-hours",
+        "1.5",
+    )
+    assert result.code == 0, result.err
+    link = msgspec.json.decode(result.out, type=ShareLink)
+    assert (str(link.id), link.usage_limit) == (ALL_IDS[0], 42)
+    assert link.expires_at is not None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["export", "--per-page", "0"], "--per-page=0 is invalid"),
+        (["export", "--concurrency", "65"], "--concurrency=65 is invalid"),
+        (["export", "--limit", "0"], "--limit=0 is invalid"),
+        (["list", "--page", "0"], "--page=0 is invalid"),
+        (["get", "not-a-uuid"], "ID='not-a-uuid' is invalid"),
+        (["update", ALL_IDS[0], "--usage-limit", "-1"], "--usage-limit=-1 is invalid"),
+    ],
+)
+def test_validation_error_exits_2_with_one_line_naming_the_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], named: str
+) -> None:
+    result = run_cli(capsys, "--fake", "share-links", *argv)
+    assert result.code == 2
+    assert result.err.startswith(f"error: {named}: ")
+    assert result.err.count("\n") == 1
+    assert result.out == ""
+
+
+def test_invalid_export_arguments_leave_the_file_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "links.jsonl"
+    target.write_text("precious\n")
+    result = run_cli(
+        capsys, "--fake", "share-links", "export", "--per-page", "101", "-o", str(target)
+    )
+    assert result.code == 2
+    assert target.read_text() == "precious\n"
+    assert not _cli.progress_path(target).exists()
+
+
+def test_argparse_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "export", "--per-page", "many")
+    assert result.code == 2
+    assert result.err.startswith("usage: anam-async share-links export")
+    assert result.err.endswith("error: argument --per-page: invalid int value: 'many'\n")
+
+
+def test_api_error_exits_1_with_status_and_message(capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(uuid.UUID(int=1))
+    result = run_cli(capsys, "--fake", "share-links", "get", missing)
+    assert result.code == 1
+    assert result.err == f"error: 404 Share link {missing} not found\n"
+    assert result.out == ""
+
+
+def test_missing_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "share-links", "list")
+    assert result.code == 2
+    assert result.err.startswith("error: no API key: pass --api-key KEY or set ANAM_API_KEY")
+    assert result.err.count("\n") == 1
+
+
+def test_missing_rich_says_how_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)
+    result = run_cli(capsys, "--fake", "share-links", "list")
+    assert result.code == 2
+    assert result.err == 'error: the anam-async command needs rich: pip install "anam-async[cli]"\n'
+
+
+def test_the_key_is_never_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Not in results, errors (401, 404, argparse) or help, from the flag or the environment."""
+    with FakeAnamAPI(links=30, api_key=SECRET).run_in_thread() as api:
+        base = ["--base-url", api.url]
+        runs = [
+            run_cli(capsys, *base, "--api-key", SECRET, "share-links", "list"),
+            run_cli(capsys, *base, "--api-key", SECRET, "share-links", "export", "--progress"),
+            run_cli(
+                capsys, *base, f"--api-key={SECRET}", "share-links", "get", str(uuid.UUID(int=1))
+            ),
+            run_cli(capsys, *base, "--api-key", SECRET + "x", "share-links", "list"),
+            run_cli(capsys, *base, "share-links", "list", "--api-key", SECRET, "--page", SECRET),
+        ]
+        monkeypatch.setenv("ANAM_API_KEY", SECRET)
+        runs += [
+            run_cli(capsys, *base, "share-links", "export", "-o", str(tmp_path / "x.jsonl")),
+            run_cli(capsys, "--help"),
+            run_cli(capsys, "share-links", "export", "--help"),
+            run_cli(capsys, *base, "share-links", "list", "--search", SECRET, "--page", SECRET),
+        ]
+    assert [run.code for run in runs] == [0, 0, 1, 1, 2, 0, 0, 0, 2]
+    assert "error: 401 Invalid or missing API key" in runs[3].err
+    for run in runs:
+        assert SECRET not in run.out + run.err
+    assert SECRET not in (tmp_path / "x.jsonl").read_text()
+
+
+# --------------------------------------------------------------------------- Ctrl-C and resume
+
+
+def test_ctrl_c_stops_export_with_whole_lines_and_130(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+) -> None:
+    target = tmp_path / "links.jsonl"
+    interrupt_at_page.append(6)
+    result = run_cli(
+        capsys,
+        "--fake",
+        "share-links",
+        "export",
+        "--per-page",
+        "50",
+        "--concurrency",
+        "2",
+        "-o",
+        str(target),
+    )
+    assert result.code == 130
+    data = target.read_bytes()
+    assert data.endswith(b"\n")
+    written = ids_of_jsonl(data)  # every line is a whole, valid link
+    assert 0 < len(written) < 1000
+    assert len(written) % 50 == 0
+    assert written == ALL_IDS[: len(written)]
+    checkpoint = msgspec.json.decode(_cli.progress_path(target).read_bytes())
+    assert checkpoint["lines"] == len(written)
+    assert checkpoint["length"] == len(data)
+    assert checkpoint["nextPage"] == len(written) // 50 + 1
+    assert result.err.endswith(
+        f"{len(written)} share links written to {target}; "
+        "run the same command with --resume to continue\ninterrupted\n"
+    )
+
+
+def test_resume_completes_an_interrupted_export(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+) -> None:
+    target = tmp_path / "links.jsonl"
+    argv = ["--fake", "share-links", "export", "--per-page", "40", "-o", str(target)]
+    interrupt_at_page.append(9)
+    assert run_cli(capsys, *argv).code == 130
+    before = target.read_bytes()
+    assert 0 < len(ids_of_jsonl(before)) < 1000
+    # A page cut short after the last checkpoint (a crash mid-write) is dropped on resume.
+    with target.open("ab") as file:
+        file.write(b'{"id":"27ee4806-9b3e-4a0d-9156-')
+    result = run_cli(capsys, *argv, "--resume")
+    assert result.code == 0, result.err
+    data = target.read_bytes()
+    assert data.startswith(before)
+    assert ids_of_jsonl(data) == ALL_IDS
+    assert not _cli.progress_path(target).exists()
+
+
+def test_resume_csv_does_not_repeat_the_header(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+) -> None:
+    target = tmp_path / "links.csv"
+    argv = ["--fake", "share-links", "export", "--per-page", "100", "-o", str(target)]
+    interrupt_at_page.append(5)
+    assert run_cli(capsys, *argv).code == 130
+    assert run_cli(capsys, *argv, "--resume").code == 0
+    rows = list(csv.reader(io.StringIO(target.read_text())))
+    assert tuple(rows[0]) == _cli.CSV_FIELDS
+    assert [row[0] for row in rows[1:]] == ALL_IDS
+
+
+def test_resume_refuses_a_different_query(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+) -> None:
+    target = tmp_path / "links.jsonl"
+    argv = ["--fake", "share-links", "export", "-o", str(target)]
+    interrupt_at_page.append(4)
+    assert run_cli(capsys, *argv, "--per-page", "50").code == 130
+    before = target.read_bytes()
+    result = run_cli(capsys, *argv, "--per-page", "20", "--resume")
+    assert result.code == 2
+    assert result.err.startswith(
+        f"error: cannot resume: {_cli.progress_path(target)} was written with --per-page 50, "
+        "not 20;"
+    )
+    assert target.read_bytes() == before
+
+
+def test_resume_refuses_a_file_without_progress(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "links.jsonl"
+    target.write_text("not ours\n")
+    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target), "--resume")
+    assert result.code == 2
+    assert "has no links.jsonl.progress" in result.err
+    assert target.read_text() == "not ours\n"
+
+
+def test_resume_without_output_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--fake", "share-links", "export", "--resume")
+    assert result.code == 2
+    assert result.err == "error: --resume needs -o FILE: only a file export can be resumed\n"
+
+
+def test_resume_with_nothing_to_resume_starts_afresh(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "links.jsonl"
+    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target), "--resume")
+    assert result.code == 0, result.err
+    assert ids_of_jsonl(target.read_bytes()) == ALL_IDS
+
+
+def test_interrupt_mid_write_rolls_back_to_the_last_whole_page(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C can land inside a write: the part-written page is truncated away."""
+    real_write = _cli._Output.write_page
+    calls = 0
+
+    def write_page(self: _cli._Output, block: bytes, *, lines: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            self.stream.write(block[: len(block) // 2])
+            raise KeyboardInterrupt
+        real_write(self, block, lines=lines)
+
+    monkeypatch.setattr(_cli._Output, "write_page", write_page)
+    target = tmp_path / "links.jsonl"
+    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target))
+    assert result.code == 130
+    assert ids_of_jsonl(target.read_bytes()) == ALL_IDS[:200]
+
+
+def test_api_error_mid_export_keeps_whole_pages_and_can_resume(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from anam_async.testing import StatusFault
+
+    target = tmp_path / "links.jsonl"
+    with FakeAnamAPI(links=250, api_key=SECRET).run_in_thread() as api:
+        expected = [link["id"] for link in api.links]
+        api.add_fault(StatusFault(403), operation="list", page=3)
+        argv = ["--base-url", api.url, "--api-key", SECRET, "share-links", "export"]
+        argv += ["--per-page", "50", "--concurrency", "1", "-o", str(target)]
+        failed = run_cli(capsys, *argv)
+        assert failed.code == 1
+        assert failed.err.startswith("error: 403 Injected fault: Forbidden") or (
+            "error: 403 Injected fault: Forbidden\n" in failed.err
+        )
+        assert ids_of_jsonl(target.read_bytes()) == expected[:100]
+        resumed = run_cli(capsys, *argv, "--resume")
+    assert resumed.code == 0, resumed.err
+    assert ids_of_jsonl(target.read_bytes()) == expected
+
+
+# --------------------------------------------------------------------------- fake-server, entry
+
+
+def test_fake_server_prints_url_and_key_and_stops_on_ctrl_c(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+
+    async def serve(api: FakeAnamAPI) -> None:
+        from anam_async import AnamClient
+
+        async with AnamClient(api.api_key, base_url=api.url) as client:
+            page = await client.share_links.list(per_page=1)
+        seen.append(page.meta.total)
+        signal.raise_signal(signal.SIGINT)
+        await _cli.serve_until_interrupted(api)
+
+    monkeypatch.setattr(_cli, "serve_until_interrupted", serve)
+    result = run_cli(capsys, "fake-server", "--port", "0", "--links", "7", "--latency-ms", "1")
+    assert result.code == 0
+    assert seen == [7]
+    lines = result.out.splitlines()
+    assert lines[0].startswith("FakeAnamAPI serving 7 share links (seed 0) at http://127.0.0.1:")
+    assert lines[1].startswith("ANAM_BASE_URL=http://127.0.0.1:")
+    assert lines[2].startswith("ANAM_API_KEY=anam_test_")
+    assert result.err == "stopped\n"
+
+
+def test_python_dash_m_runs_main(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["anam-async", "--version"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("anam_async", run_name="__main__")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("anam-async ")
+
+
+def test_core_does_not_import_the_cli() -> None:
+    import subprocess
+
+    code = "import sys, anam_async; print('anam_async._cli' in sys.modules, 'rich' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "False"]
