@@ -19,7 +19,6 @@ import uuid
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Iterable,
     Mapping,
@@ -165,6 +164,10 @@ class AnamClient:
         session: A borrowed ``aiohttp.ClientSession``: used, never closed by the client.
         headers: Extra default headers (not ``Authorization``).
         allow_insecure_http: Allow ``http://`` to hosts that are not loopback.
+
+    Attributes:
+        share_links: The share-links resource (`ShareLinks`): list, stream, pages, get,
+            get_many, create and update.
 
     Raises:
         AnamValidationError: any bad value, or no key at all.
@@ -476,7 +479,7 @@ class ShareLinks:
         concurrency: int = 4,
         limit: int | None = None,
         start_page: int = 1,
-    ) -> AsyncIterator[ShareLinkPage]:
+    ) -> AsyncGenerator[ShareLinkPage, None]:
         """Stream whole pages of share links, fetched concurrently and yielded in order.
 
         The arguments are validated (and the client checked open) now; requests are sent
@@ -494,7 +497,8 @@ class ShareLinks:
             start_page: The first page to fetch, >= 1 (resume a broken run).
 
         Returns:
-            An async iterator of pages; leave it early with ``aclose()`` (or
+            An async generator of pages (an ``AsyncIterator`` with ``aclose()``); leave it
+            early with ``aclose()`` (or
             ``contextlib.aclosing``) and everything in flight is cancelled.
 
         Raises:
@@ -516,7 +520,7 @@ class ShareLinks:
         concurrency: int = 4,
         limit: int | None = None,
         start_page: int = 1,
-    ) -> AsyncIterator[PersonaShareLink]:
+    ) -> AsyncGenerator[PersonaShareLink, None]:
         """Stream every share link across pages, fetched concurrently, yielded in server order.
 
         At most ``concurrency`` requests are in flight and at most ``concurrency`` pages are
@@ -533,7 +537,8 @@ class ShareLinks:
             start_page: The first page to fetch, >= 1 (resume a broken run).
 
         Returns:
-            An async iterator of links; leaving early cancels everything in flight.
+            An async generator of links (an ``AsyncIterator`` with ``aclose()``); leaving
+            early cancels everything in flight.
 
         Raises:
             AnamValidationError: a bad argument (raised by this call, before any I/O).
@@ -547,7 +552,7 @@ class ShareLinks:
 
     async def _stream(
         self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
-    ) -> AsyncIterator[PersonaShareLink]:
+    ) -> AsyncGenerator[PersonaShareLink, None]:
         remaining = limit
         async with aclosing(self._pages(query, concurrency, None, start_page)) as pages:
             async for page in pages:
@@ -625,7 +630,7 @@ class ShareLinks:
         *,
         concurrency: int = 8,
         return_exceptions: Literal[False] = False,
-    ) -> AsyncIterator[PersonaShareLink]: ...
+    ) -> AsyncGenerator[PersonaShareLink, None]: ...
 
     @overload
     def get_many(
@@ -634,7 +639,7 @@ class ShareLinks:
         *,
         concurrency: int = 8,
         return_exceptions: Literal[True],
-    ) -> AsyncIterator[PersonaShareLink | APIError]: ...
+    ) -> AsyncGenerator[PersonaShareLink | APIError, None]: ...
 
     def get_many(
         self,
@@ -642,7 +647,7 @@ class ShareLinks:
         *,
         concurrency: int = 8,
         return_exceptions: bool = False,
-    ) -> AsyncIterator[PersonaShareLink] | AsyncIterator[PersonaShareLink | APIError]:
+    ) -> AsyncGenerator[PersonaShareLink, None] | AsyncGenerator[PersonaShareLink | APIError, None]:
         """Fetch many share links by id, concurrently, yielded in input order.
 
         Each id is validated as it is taken from ``share_link_ids``, before its request is
@@ -673,7 +678,7 @@ class ShareLinks:
         share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
         concurrency: int,
         return_exceptions: bool,
-    ) -> AsyncIterator[PersonaShareLink | APIError]:
+    ) -> AsyncGenerator[PersonaShareLink | APIError, None]:
         client = self._client
 
         async def fetch(request: _wire.Request) -> PersonaShareLink:
@@ -747,6 +752,6 @@ _ListQuery = tuple[int, str | None, str | None]
 
 async def _requests_from_async(
     share_link_ids: AsyncIterable[str | uuid.UUID],
-) -> AsyncIterator[_wire.Request]:
+) -> AsyncGenerator[_wire.Request, None]:
     async for share_link_id in share_link_ids:
         yield _wire.get_share_link(share_link_id)

@@ -1,20 +1,20 @@
 """The exception tree and the mapping from HTTP status to exception.
 
-::
-
-    AnamError
-    ├── AnamValidationError (also a ValueError)    bad arguments or configuration; no request sent
-    └── APIError
-        ├── APIConnectionError                      could not connect / connection dropped
-        │   └── APITimeoutError
-        ├── APIResponseValidationError              body not JSON or not the documented shape
-        └── APIStatusError                          any non-2xx after retries
-            ├── BadRequestError        400
-            ├── AuthenticationError    401
-            ├── PermissionDeniedError  403
-            ├── NotFoundError          404
-            ├── RateLimitError         429   (.retry_after: float | None)
-            └── InternalServerError    >= 500
+```text
+AnamError
+├── AnamValidationError (also a ValueError)    bad arguments or configuration; no request sent
+└── APIError
+    ├── APIConnectionError                      could not connect / connection dropped
+    │   └── APITimeoutError
+    ├── APIResponseValidationError              body not JSON or not the documented shape
+    └── APIStatusError                          any non-2xx after retries
+        ├── BadRequestError        400
+        ├── AuthenticationError    401
+        ├── PermissionDeniedError  403
+        ├── NotFoundError          404
+        ├── RateLimitError         429   (.retry_after: float | None)
+        └── InternalServerError    >= 500
+```
 
 No exception text ever contains the API key: messages are built from the method, the URL
 (which never carries the key) and the response.

@@ -3,9 +3,9 @@ applications that use anam-async.
 
 Installing the package is enough; the fixtures are then available in every test:
 
-- ``anam_fake_api``: a running :class:`~anam_async.testing.FakeAnamAPI` with its default
+- ``anam_fake_api``: a running `FakeAnamAPI` with its default
   seeded data, closed after the test.
-- ``anam_client``: an :class:`~anam_async.AnamClient` bound to ``anam_fake_api``, closed
+- ``anam_client``: an `AnamClient` bound to ``anam_fake_api``, closed
   after the test.
 
 Both are function-scoped async fixtures and need pytest-asyncio (``asyncio_mode = "auto"``, or

@@ -1,4 +1,4 @@
-"""Test helpers: :class:`FakeAnamAPI`, an in-process fake of the Anam share-links API.
+"""Test helpers: `FakeAnamAPI`, an in-process fake of the Anam share-links API.
 
 The fake is a real aiohttp server on a real socket (``127.0.0.1`` and a free port by
 default), so the code under test runs its whole HTTP stack. It implements the four
@@ -6,35 +6,37 @@ share-links operations of the wire spec (list, get, create, update) over one in-
 state seeded deterministically, checks the bearer key, validates input like the real API
 (a JSON ``400`` whose ``message`` names the parameter) and injects faults on demand.
 
-Example::
+Example:
 
-    import aiohttp
-    from anam_async.testing import FakeAnamAPI, StatusFault
+```python
+import aiohttp
+from anam_async.testing import FakeAnamAPI, StatusFault
 
-    async def test_first_page() -> None:
-        async with FakeAnamAPI(links=45) as api, aiohttp.ClientSession() as http:
-            api.add_fault(StatusFault(429, retry_after=0), operation="list", page=2)
-            headers = {"Authorization": f"Bearer {api.api_key}"}
-            async with http.get(f"{api.url}/v1/share-links", headers=headers) as resp:
-                page = await resp.json()
-            assert page["meta"]["total"] == 45
-            assert api.requests[0].page == 1
+async def test_first_page() -> None:
+    async with FakeAnamAPI(links=45) as api, aiohttp.ClientSession() as http:
+        api.add_fault(StatusFault(429, retry_after=0), operation="list", page=2)
+        headers = {"Authorization": f"Bearer {api.api_key}"}
+        async with http.get(f"{api.url}/v1/share-links", headers=headers) as resp:
+            page = await resp.json()
+        assert page["meta"]["total"] == 45
+        assert api.requests[0].page == 1
+```
 
 What the fake does, in the order it does it, for every request:
 
-1. records it (:attr:`FakeAnamAPI.requests`, numbered from 1);
-2. calls the :meth:`~FakeAnamAPI.on_request` hooks, in registration order;
-3. parks it at every matching :meth:`~FakeAnamAPI.hold` gate until that gate is released;
-4. picks a fault: the first scripted one (:meth:`~FakeAnamAPI.add_fault`) that matches,
-   else a random one (:meth:`~FakeAnamAPI.set_error_rate`);
-5. sleeps :attr:`~FakeAnamAPI.latency` plus the fault's own delay;
+1. records it (`FakeAnamAPI.requests`, numbered from 1);
+2. calls the `on_request` hooks, in registration order;
+3. parks it at every matching `hold` gate until that gate is released;
+4. picks a fault: the first scripted one (`add_fault`) that matches,
+   else a random one (`set_error_rate`);
+5. sleeps `latency` plus the fault's own delay;
 6. answers with the fault, or normally: unknown path ``404``, wrong method ``405``, bad or
    missing ``Authorization: Bearer <key>`` ``401``, invalid input ``400``, then the operation.
 
 Data and ordering:
 
 - Listing order is newest ``createdAt`` first, ties broken by ``id`` ascending. A link created
-  through the API or :meth:`~FakeAnamAPI.insert_links` is always strictly newest (its
+  through the API or `insert_links` is always strictly newest (its
   ``createdAt`` is the clock's time, or 1 ms after the newest link if the clock is behind).
 - ``search`` keeps the links whose ``personaName`` or ``token`` contains the search term,
   compared after ``str.casefold()``; an empty term keeps everything. ``personaId`` keeps the
@@ -303,18 +305,22 @@ class RecordedRequest:
 
 
 RequestHook: TypeAlias = Callable[[RecordedRequest], Awaitable[None] | None]
-"""A callback for :meth:`FakeAnamAPI.on_request`: sync or async, given the recorded request."""
+"""A callback for `FakeAnamAPI.on_request`: sync or async, given the recorded request."""
 
 
 class HoldGate:
     """A gate that parks matching requests before they are answered, until released.
 
-    Created by :meth:`FakeAnamAPI.hold`. Usable as ``async with api.hold() as gate:``, which
+    Created by `FakeAnamAPI.hold`. Usable as ``async with api.hold() as gate:``, which
     releases on exit. A released gate parks nothing more.
+
+    Attributes:
+        operation: The operation whose requests it parks (None: any).
+        page: The list page whose requests it parks (None: any).
     """
 
     def __init__(self, api: FakeAnamAPI, *, operation: Operation | None, page: int | None) -> None:
-        """Create a gate; use :meth:`FakeAnamAPI.hold` instead.
+        """Create a gate; use `FakeAnamAPI.hold` instead.
 
         Args:
             api: The server the gate belongs to.
@@ -341,7 +347,7 @@ class HoldGate:
 
     @property
     def released(self) -> bool:
-        """Whether :meth:`release` was called."""
+        """Whether `release` was called."""
         return self._opened.is_set()
 
     def release(self) -> None:
@@ -750,7 +756,7 @@ class FakeAnamAPI:
 
     @property
     def max_in_flight(self) -> int:
-        """The peak of :attr:`in_flight` since start or the last ``reset_requests()``."""
+        """The peak of `in_flight` since start or the last ``reset_requests()``."""
         return self._max_in_flight
 
     @property
@@ -941,7 +947,7 @@ class FakeAnamAPI:
         return callback
 
     def remove_request_hook(self, callback: RequestHook) -> None:
-        """Unregister a hook added with :meth:`on_request`.
+        """Unregister a hook added with `on_request`.
 
         Args:
             callback: The hook to remove.
@@ -984,7 +990,7 @@ class FakeAnamAPI:
         return matching()
 
     async def wait_for_disconnects(self, n: int = 1) -> None:
-        """Return once :attr:`disconnects` is at least ``n``.
+        """Return once `disconnects` is at least ``n``.
 
         Use it to prove that a client's cancellation reached the server. Wrap it in
         ``asyncio.timeout()`` to bound the wait.
@@ -995,7 +1001,7 @@ class FakeAnamAPI:
         await self._state_changed.wait_until(lambda: self._disconnects >= n)
 
     async def wait_for_idle(self) -> None:
-        """Return once no request is being handled (:attr:`in_flight` is 0)."""
+        """Return once no request is being handled (`in_flight` is 0)."""
         await self._state_changed.wait_until(lambda: self._in_flight == 0)
 
     def hold(self, *, operation: Operation | None = None, page: int | None = None) -> HoldGate:

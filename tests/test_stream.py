@@ -121,7 +121,7 @@ async def test_at_most_concurrency_requests_in_flight(api: FakeAnamAPI, client: 
     assert len(api.requests) == 3
     gate.release()
     await first
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     assert api.max_in_flight <= 3
 
 
@@ -154,7 +154,7 @@ async def test_aclose_cancels_in_flight_requests(api: FakeAnamAPI, client: AnamC
     stream = client.share_links.stream(per_page=5, concurrency=4)
     await anext(stream)
     await gate.wait_for_waiting(1)
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
     assert other_tasks() == set()
     gate.release()
 
@@ -226,7 +226,7 @@ async def test_overload_lowers_the_streams_concurrency(
     api.add_fault(StatusFault(503), operation="list", page=3)
     [_ async for _ in client.share_links.stream(per_page=10, concurrency=8)]
     [limiter] = limiters
-    assert limiter.overloads == 2  # type: ignore[attr-defined]
+    assert limiter.overloads == 2
 
 
 # -- drift -----------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ async def test_stream_does_no_io_until_iterated(api: FakeAnamAPI, client: AnamCl
     stream = client.share_links.stream()
     await asyncio.sleep(0)
     assert api.requests == []
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.aclose()
 
 
 # -- 1,000 pages with faults -----------------------------------------------------------------
@@ -410,5 +410,5 @@ async def test_get_many_bounds_requests_in_flight(api: FakeAnamAPI, client: Anam
     assert len(api.requests) == 5
     gate.release()
     await first
-    await results.aclose()  # type: ignore[attr-defined]
+    await results.aclose()
     assert other_tasks() == set()
