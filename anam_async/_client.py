@@ -597,14 +597,16 @@ class ShareLinks:
             )
         ) as numbered_pages:
             async for _number, page in numbered_pages:
-                fresh = []
-                for item in page.data:
-                    key = item.id.int
-                    if key not in seen:
-                        seen.add(key)
-                        fresh.append(item)
-                if len(fresh) != len(page.data):
-                    page = msgspec.structs.replace(page, data=fresh)
+                keys = [item.id.int for item in page.data]
+                before = len(seen)
+                # Fast path in C: no id seen before and none twice on this page.
+                if seen.isdisjoint(keys):
+                    seen.update(keys)
+                    if len(seen) - before != len(keys):
+                        seen.difference_update(keys)
+                        page = _drop_seen(page, seen)
+                else:
+                    page = _drop_seen(page, seen)
                 yielded += 1
                 if limit is not None and yielded >= limit:
                     await numbered_pages.aclose()
@@ -748,6 +750,17 @@ class ShareLinks:
 
 
 _ListQuery = tuple[int, str | None, str | None]
+
+
+def _drop_seen(page: ShareLinkPage, seen: set[int]) -> ShareLinkPage:
+    """Return ``page`` without the items whose id is in ``seen``, adding the rest to it."""
+    fresh = []
+    for item in page.data:
+        key = item.id.int
+        if key not in seen:
+            seen.add(key)
+            fresh.append(item)
+    return msgspec.structs.replace(page, data=fresh)
 
 
 async def _requests_from_async(

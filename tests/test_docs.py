@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs, and passes.
+"""Every ```python block in docs/*.md and README.md runs, and passes.
 
 The convention (also stated at the top of docs/index.md's source):
 
@@ -77,8 +77,16 @@ def fenced_blocks(path: Path) -> Iterator[Block]:
         index += 1
 
 
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+
+
+def page_path(name: str) -> Path:
+    """Where a page named by a Block lives: the README at the root, the rest in docs/."""
+    return ROOT / name if name == "README.md" else DOCS / name
+
+
 def all_blocks() -> list[Block]:
-    return [block for page in sorted(DOCS.glob("*.md")) for block in fenced_blocks(page)]
+    return [block for page in PAGES for block in fenced_blocks(page)]
 
 
 PYTHON_BLOCKS = [block for block in all_blocks() if block.language == "python"]
@@ -105,7 +113,14 @@ def restore_logging() -> Iterator[None]:
 
 def test_docs_have_python_samples() -> None:
     pages = {block.page for block in PYTHON_BLOCKS}
-    assert {"index.md", "quickstart.md", "concurrency.md", "errors.md", "testing.md"} <= pages
+    assert {
+        "index.md",
+        "quickstart.md",
+        "concurrency.md",
+        "errors.md",
+        "testing.md",
+        "README.md",
+    } <= pages
 
 
 def test_no_block_hides_python_under_another_language() -> None:
@@ -198,7 +213,7 @@ async def test_python_block_runs(
         failed = [result for result in results if not result.endswith(": passed")]
         assert failed == [], f"{block.id} (line {block.line}):\n" + "\n".join(failed)
         return
-    source = DOCS / block.page
+    source = page_path(block.page)
     compiled = compile(page_padded(block), str(source), "exec")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(EXAMPLES))

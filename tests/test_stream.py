@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import TypeVar
@@ -20,7 +21,7 @@ from anam_async import (
     PersonaShareLink,
     _client,
 )
-from anam_async.testing import DropFault, FakeAnamAPI, RecordedRequest, StatusFault
+from anam_async.testing import DropFault, FakeAnamAPI, MalformedFault, RecordedRequest, StatusFault
 
 from .conftest import SleepRecorder
 
@@ -412,3 +413,25 @@ async def test_get_many_bounds_requests_in_flight(api: FakeAnamAPI, client: Anam
     await first
     await results.aclose()
     assert other_tasks() == set()
+
+
+async def test_an_id_repeated_within_one_page_comes_out_once(
+    api: FakeAnamAPI, client: AnamClient
+) -> None:
+    first, second = api.links[:2]
+    body = {
+        "data": [first, first, second],
+        "meta": {
+            "total": 3,
+            "lastPage": 1,
+            "currentPage": 1,
+            "perPage": 3,
+            "prev": None,
+            "next": None,
+        },
+    }
+    api.add_fault(MalformedFault(json.dumps(body).encode()), operation="list", times=2)
+    got = [link.id async for link in client.share_links.stream(per_page=3, concurrency=1)]
+    assert got == [uuid.UUID(first["id"]), uuid.UUID(second["id"])]
+    [page] = [page async for page in client.share_links.pages(per_page=3, concurrency=1)]
+    assert [link.id for link in page.data] == got
