@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 from typing import TypeVar
@@ -435,3 +436,47 @@ async def test_an_id_repeated_within_one_page_comes_out_once(
     assert got == [uuid.UUID(first["id"]), uuid.UUID(second["id"])]
     [page] = [page async for page in client.share_links.pages(per_page=3, concurrency=1)]
     assert [link.id for link in page.data] == got
+
+
+LEAVE_POINTS = sorted(random.Random(20261128).sample(range(1, 120), 6))
+
+
+def acquired_connections(client: AnamClient) -> int:
+    """Connections the client's pool has handed out and not got back (aiohttp internals)."""
+    assert client._session is not None
+    connector = client._session.connector
+    assert connector is not None
+    return len(connector._acquired)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancel"])
+@pytest.mark.parametrize("after", LEAVE_POINTS)
+async def test_leaving_early_at_any_point_leaves_nothing_behind(
+    api: FakeAnamAPI, client: AnamClient, after: int, how: str
+) -> None:
+    """Leave after ``after`` items, by aclose() or by cancelling the consumer mid-request."""
+    api.latency = 0.001  # keep requests in flight when the consumer leaves
+    stream = client.share_links.stream(per_page=7, concurrency=6)
+    if how == "aclose":
+        got = [await anext(stream) for _ in range(after)]
+        await stream.aclose()
+    else:
+        got = []
+        taken, never = asyncio.Event(), asyncio.Event()
+
+        async def consume() -> None:
+            async with contextlib.aclosing(stream):
+                async for link in stream:
+                    got.append(link)
+                    if len(got) == after:
+                        taken.set()
+                        await never.wait()  # holds the item until cancelled
+
+        consumer = asyncio.ensure_future(consume())
+        await taken.wait()
+        consumer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+    assert [link.id for link in got[:after]] == ids_of(api)[:after]
+    assert other_tasks() == set()
+    assert acquired_connections(client) == 0
