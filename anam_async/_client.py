@@ -36,6 +36,7 @@ from . import _retry, _wire
 from ._paging import Limiter, PageInfo, iterate_pages, ordered_map
 from ._transport import send
 from ._types import (
+    Page,
     PersonaShareLink,
     ShareLink,
     ShareLinkPage,
@@ -49,6 +50,8 @@ from .errors import AnamError, AnamValidationError, APIConnectionError, APIError
 __all__ = ["AnamClient", "ShareLinks"]
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+PageT = TypeVar("PageT", bound="Page[Any]")
 
 logger: Final = logging.getLogger("anam_async")
 
@@ -429,10 +432,6 @@ class AnamClient:
                 await _sleep(decision.wait)
 
 
-def _page_info(page: ShareLinkPage) -> PageInfo:
-    return PageInfo(is_last=not page.data or page.meta.is_last, last_page=page.meta.last_page)
-
-
 class ShareLinks:
     """The share-links resource: ``client.share_links``."""
 
@@ -504,12 +503,14 @@ class ShareLinks:
         Raises:
             AnamValidationError: a bad argument (raised by this call, before any I/O).
         """
-        query = _wire.list_query_checker(per_page=per_page, search=search, persona_id=persona_id)
-        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
-        limit = _wire.check_optional_int("limit", limit, 1)
-        start_page = _wire.check_int("start_page", start_page, 1)
+        page_request = _wire.share_links_pages(
+            per_page=per_page, search=search, persona_id=persona_id
+        )
+        concurrency, limit, start_page = _check_stream_args(concurrency, limit, start_page)
         self._client._check_open()
-        return self._pages(query, concurrency, limit, start_page)
+        return _fetch_pages(
+            self._client, page_request, share_link_page_decoder, concurrency, limit, start_page
+        )
 
     def stream(
         self,
@@ -543,76 +544,15 @@ class ShareLinks:
         Raises:
             AnamValidationError: a bad argument (raised by this call, before any I/O).
         """
-        query = _wire.list_query_checker(per_page=per_page, search=search, persona_id=persona_id)
-        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
-        limit = _wire.check_optional_int("limit", limit, 1)
-        start_page = _wire.check_int("start_page", start_page, 1)
+        page_request = _wire.share_links_pages(
+            per_page=per_page, search=search, persona_id=persona_id
+        )
+        concurrency, limit, start_page = _check_stream_args(concurrency, limit, start_page)
         self._client._check_open()
-        return self._stream(query, concurrency, limit, start_page)
-
-    async def _stream(
-        self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
-    ) -> AsyncGenerator[PersonaShareLink, None]:
-        remaining = limit
-        async with aclosing(self._pages(query, concurrency, None, start_page)) as pages:
-            async for page in pages:
-                data = page.data
-                if remaining is not None and len(data) >= remaining:
-                    # Cancel what is in flight before handing out the last items, so that the
-                    # network work stops as soon as the limit is known to be reached.
-                    await pages.aclose()
-                    for item in data[:remaining]:
-                        yield item
-                    return
-                for item in data:
-                    yield item
-                if remaining is not None:
-                    remaining -= len(data)
-
-    async def _pages(
-        self, query: _ListQuery, concurrency: int, limit: int | None, start_page: int
-    ) -> AsyncGenerator[ShareLinkPage, None]:
-        per_page, search, persona_id = query
-        limiter = Limiter(concurrency)
-        client = self._client
-
-        async def fetch_page(number: int) -> ShareLinkPage:
-            request = _wire.list_share_links(
-                page=number, per_page=per_page, search=search, persona_id=persona_id
-            )
-            page = await client._request(
-                request, share_link_page_decoder, on_overload=limiter.on_overload
-            )
-            limiter.on_success()
-            return page
-
-        # Ids handed out so far, as 128-bit ints (cheaper to hash and hold than UUID objects).
-        # This set is the one part of a stream that grows with its length: about 80 bytes an
-        # item, the price of "never the same link twice" when the listing shifts.
-        seen: set[int] = set()
-        yielded = 0
-        async with aclosing(
-            iterate_pages(
-                fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
-            )
-        ) as numbered_pages:
-            async for _number, page in numbered_pages:
-                keys = [item.id.int for item in page.data]
-                before = len(seen)
-                # Fast path in C: no id seen before and none twice on this page.
-                if seen.isdisjoint(keys):
-                    seen.update(keys)
-                    if len(seen) - before != len(keys):
-                        seen.difference_update(keys)
-                        page = _drop_seen(page, seen)
-                else:
-                    page = _drop_seen(page, seen)
-                yielded += 1
-                if limit is not None and yielded >= limit:
-                    await numbered_pages.aclose()
-                    yield page
-                    return
-                yield page
+        pages = _fetch_pages(
+            self._client, page_request, share_link_page_decoder, concurrency, None, start_page
+        )
+        return _flatten(pages, limit)
 
     async def get(self, share_link_id: str | uuid.UUID) -> PersonaShareLink:
         """Fetch one share link by id (``GET /v1/share-links/{id}``).
@@ -749,10 +689,82 @@ class ShareLinks:
         return await self._client._request(request, share_link_decoder)
 
 
-_ListQuery = tuple[int, str | None, str | None]
+async def _requests_from_async(
+    share_link_ids: AsyncIterable[str | uuid.UUID],
+) -> AsyncGenerator[_wire.Request, None]:
+    async for share_link_id in share_link_ids:
+        yield _wire.get_share_link(share_link_id)
 
 
-def _drop_seen(page: ShareLinkPage, seen: set[int]) -> ShareLinkPage:
+# -- the list machinery, generic over the page type ----------------------------------------
+# Every Anam list endpoint answers {data, meta} with the same Pagination, so a resource's
+# pages()/stream() is: a page-request builder from _wire, its page decoder, and these two.
+
+
+def _check_stream_args(
+    concurrency: object, limit: object, start_page: object
+) -> tuple[int, int | None, int]:
+    return (
+        _wire.check_int("concurrency", concurrency, 1, 64),
+        _wire.check_optional_int("limit", limit, 1),
+        _wire.check_int("start_page", start_page, 1),
+    )
+
+
+def _page_info(page: Page[Any]) -> PageInfo:
+    return PageInfo(is_last=not page.data or page.meta.is_last, last_page=page.meta.last_page)
+
+
+async def _fetch_pages(
+    client: AnamClient,
+    page_request: Callable[[int], _wire.Request],
+    decoder: msgspec.json.Decoder[PageT],
+    concurrency: int,
+    limit: int | None,
+    start_page: int,
+) -> AsyncGenerator[PageT, None]:
+    """Fetch pages concurrently through ``client`` and yield them in order, each item once.
+
+    Items whose id was handed out on an earlier page (the listing shifted while it was read)
+    are dropped from a page's ``data``; the page is yielded all the same and counts for
+    ``limit`` (pages).
+    """
+    limiter = Limiter(concurrency)
+
+    async def fetch_page(number: int) -> PageT:
+        page = await client._request(page_request(number), decoder, on_overload=limiter.on_overload)
+        limiter.on_success()
+        return page
+
+    # Ids handed out so far, as 128-bit ints (cheaper to hash and hold than UUID objects).
+    # This set is the one part of a stream that grows with its length: about 80 bytes an
+    # item, the price of "never the same item twice" when the listing shifts.
+    seen: set[int] = set()
+    yielded = 0
+    numbered_pages = iterate_pages(
+        fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
+    )
+    async with aclosing(numbered_pages):
+        async for _number, page in numbered_pages:
+            keys = [item.id.int for item in page.data]
+            before = len(seen)
+            # Fast path in C: no id seen before and none twice on this page.
+            if seen.isdisjoint(keys):
+                seen.update(keys)
+                if len(seen) - before != len(keys):
+                    seen.difference_update(keys)
+                    page = _drop_seen(page, seen)
+            else:
+                page = _drop_seen(page, seen)
+            yielded += 1
+            if limit is not None and yielded >= limit:
+                await numbered_pages.aclose()
+                yield page
+                return
+            yield page
+
+
+def _drop_seen(page: PageT, seen: set[int]) -> PageT:
     """Return ``page`` without the items whose id is in ``seen``, adding the rest to it."""
     fresh = []
     for item in page.data:
@@ -763,8 +775,22 @@ def _drop_seen(page: ShareLinkPage, seen: set[int]) -> ShareLinkPage:
     return msgspec.structs.replace(page, data=fresh)
 
 
-async def _requests_from_async(
-    share_link_ids: AsyncIterable[str | uuid.UUID],
-) -> AsyncGenerator[_wire.Request, None]:
-    async for share_link_id in share_link_ids:
-        yield _wire.get_share_link(share_link_id)
+async def _flatten(
+    pages: AsyncGenerator[Page[ItemT], None], limit: int | None
+) -> AsyncGenerator[ItemT, None]:
+    """Yield the items of ``pages`` in order, stopping after ``limit`` items."""
+    remaining = limit
+    async with aclosing(pages):
+        async for page in pages:
+            data = page.data
+            if remaining is not None and len(data) >= remaining:
+                # Cancel what is in flight before handing out the last items, so that the
+                # network work stops as soon as the limit is known to be reached.
+                await pages.aclose()
+                for item in data[:remaining]:
+                    yield item
+                return
+            for item in data:
+                yield item
+            if remaining is not None:
+                remaining -= len(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlencode
@@ -34,6 +34,7 @@ __all__ = [
     "get_share_link",
     "list_share_links",
     "parse_response",
+    "share_links_pages",
     "update_share_link",
 ]
 
@@ -185,6 +186,33 @@ class _UpdateBody(msgspec.Struct, kw_only=True, rename="camel"):
 _encoder: Final = msgspec.json.Encoder()
 
 
+def share_links_pages(
+    *, per_page: object, search: object, persona_id: object
+) -> Callable[[int], Request]:
+    """Validate the list filters once; return the builder of page ``n``'s request.
+
+    A stream asks for many pages with the same filters: only the page number changes, so the
+    rest of the query is checked and encoded here, once.
+
+    Raises:
+        AnamValidationError: a filter breaks its rule.
+    """
+    pairs: list[tuple[str, object]] = [("perPage", check_int("per_page", per_page, 1, 100))]
+    checked_search = _check_search(search)
+    if checked_search is not None:
+        pairs.append(("search", checked_search))
+    if persona_id is not None:
+        pairs.append(("personaId", check_uuid("persona_id", persona_id)))
+    # quote (not quote_plus) percent-encodes "&", "=", "+" and spaces, so a search term can
+    # never become a second parameter.
+    rest = urlencode(pairs, quote_via=quote)
+
+    def page_request(page: int) -> Request:
+        return Request("GET", SHARE_LINKS_PATH, f"page={page}&{rest}")
+
+    return page_request
+
+
 def list_share_links(
     *, page: object, per_page: object, search: object, persona_id: object
 ) -> Request:
@@ -193,28 +221,8 @@ def list_share_links(
     Raises:
         AnamValidationError: an argument breaks its rule; nothing is built.
     """
-    pairs: list[tuple[str, object]] = [
-        ("page", check_int("page", page, 1)),
-        ("perPage", check_int("per_page", per_page, 1, 100)),
-    ]
-    checked_search = _check_search(search)
-    if checked_search is not None:
-        pairs.append(("search", checked_search))
-    if persona_id is not None:
-        pairs.append(("personaId", check_uuid("persona_id", persona_id)))
-    # quote (not quote_plus) percent-encodes "&", "=", "+" and spaces, so a search term can
-    # never become a second parameter.
-    return Request("GET", SHARE_LINKS_PATH, urlencode(pairs, quote_via=quote))
-
-
-def list_query_checker(
-    *, per_page: object, search: object, persona_id: object
-) -> tuple[int, str | None, str | None]:
-    """Validate the list filters once, for a stream of pages; returns them normalised."""
-    checked_per_page = check_int("per_page", per_page, 1, 100)
-    checked_search = _check_search(search)
-    checked_persona = None if persona_id is None else check_uuid("persona_id", persona_id)
-    return checked_per_page, checked_search, checked_persona
+    checked_page = check_int("page", page, 1)
+    return share_links_pages(per_page=per_page, search=search, persona_id=persona_id)(checked_page)
 
 
 def get_share_link(share_link_id: object) -> Request:
