@@ -1,0 +1,77 @@
+"""The public surface: exactly the names API.md promises, each documented."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import anam_async
+from anam_async import testing
+
+EXPECTED = {
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AnamClient",
+    "AnamError",
+    "AnamValidationError",
+    "AuthenticationError",
+    "BadRequestError",
+    "InternalServerError",
+    "NotFoundError",
+    "Page",
+    "Pagination",
+    "PermissionDeniedError",
+    "PersonaShareLink",
+    "RateLimitError",
+    "ShareLink",
+    "ShareLinkPage",
+    "ShareLinkType",
+    "ShareLinks",
+    "__version__",
+}
+
+
+def test_exported_names_are_exactly_the_public_ones() -> None:
+    assert set(anam_async.__all__) == EXPECTED
+    assert anam_async.__all__ == sorted(anam_async.__all__)
+    for name in anam_async.__all__:
+        assert hasattr(anam_async, name)
+
+
+def test_version_matches_the_distribution_metadata() -> None:
+    from importlib.metadata import version
+
+    assert anam_async.__version__ == version("anam-async")
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", anam_async.__version__)
+
+
+def test_package_is_typed() -> None:
+    assert (Path(anam_async.__file__).parent / "py.typed").is_file()
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    modules = [anam_async, testing]
+    for module in modules:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name == "__version__" or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if attr.startswith("_") or not callable(member):
+                        continue
+                    assert inspect.getdoc(member), f"{module.__name__}.{name}.{attr}: no docstring"
+
+
+def test_every_public_name_is_mentioned_in_the_docs() -> None:
+    docs = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (Path(__file__).parents[1] / "docs").glob("*.md")
+    )
+    missing = [name for name in EXPECTED - {"__version__"} if name not in docs]
+    assert missing == []
