@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import uuid
@@ -480,3 +481,23 @@ async def test_leaving_early_at_any_point_leaves_nothing_behind(
     assert [link.id for link in got[:after]] == ids_of(api)[:after]
     assert other_tasks() == set()
     assert acquired_connections(client) == 0
+
+
+async def test_bare_break_cleans_up_once_the_generator_is_finalised(
+    api: FakeAnamAPI, client: AnamClient
+) -> None:
+    gate = api.hold(operation="list", page=3)
+    stream = client.share_links.stream(per_page=5, concurrency=4)
+    async for _ in stream:
+        break
+    await gate.wait_for_waiting(1)
+    assert other_tasks() != set()  # still running: nothing has finalised the generator yet
+    del stream
+    gc.collect()
+    # The loop's async-generator finaliser schedules aclose(); let it run to completion.
+    for _ in range(50):
+        if not other_tasks():
+            break
+        await asyncio.sleep(0)
+    assert other_tasks() == set()
+    gate.release()
