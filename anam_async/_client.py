@@ -20,13 +20,13 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     Callable,
+    Generator,
     Iterable,
     Mapping,
 )
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar, overload
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -45,7 +45,13 @@ from ._types import (
     share_link_page_decoder,
 )
 from ._version import __version__
-from .errors import AnamError, AnamValidationError, APIConnectionError, APIError
+from .errors import (
+    AnamError,
+    AnamValidationError,
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+)
 
 __all__ = ["AnamClient", "ShareLinks"]
 
@@ -79,19 +85,24 @@ def _is_loopback(host: str) -> bool:
 def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
     if not isinstance(base_url, str):
         raise _wire.invalid("base_url", base_url, "must be an http(s) URL string")
+    if re.search(r"[\x00-\x20\x7f]", base_url):
+        raise _wire.invalid("base_url", base_url, "must not contain spaces or control characters")
     try:
-        parts = urlsplit(base_url)
-        host = parts.hostname
-        parts.port  # noqa: B018 -- reading it validates the port number
-    except ValueError as exc:
+        # yarl is what aiohttp will send with: its reading of the host is the one that counts
+        # (urlsplit reads "http://[::1].evil.test" as the loopback host "::1").
+        url = URL(base_url)
+        host = url.raw_host
+        url.port  # noqa: B018 -- reading it validates the port number
+    except (ValueError, TypeError) as exc:
         raise _wire.invalid("base_url", base_url, f"not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not host:
+    if url.scheme not in ("http", "https") or not host:
         raise _wire.invalid("base_url", base_url, "must be an http(s) URL with a host")
-    if parts.query or parts.fragment or parts.username or parts.password:
+    # An empty "?" or "#" would still swallow the path appended after the base URL.
+    if "?" in base_url or "#" in base_url or url.raw_user is not None or url.raw_password:
         raise _wire.invalid(
             "base_url", base_url, "must not carry a query, a fragment or credentials"
         )
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
         raise _wire.invalid(
             "base_url",
             base_url,
@@ -108,14 +119,16 @@ def _check_timeout(timeout: object) -> aiohttp.ClientTimeout:
             if value is not None and not (isinstance(value, int | float) and value > 0):
                 raise _wire.invalid("timeout", timeout, f"{field} must be > 0 or None")
         return timeout
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise _wire.invalid("timeout", timeout, "must be a number of seconds > 0")
-    return aiohttp.ClientTimeout(total=float(timeout))
+    rule = "must be a finite number of seconds > 0"
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise _wire.invalid("timeout", timeout, rule)
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        raise _wire.invalid("timeout", timeout, rule) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise _wire.invalid("timeout", timeout, rule)
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _check_api_key(api_key: object) -> str:
@@ -126,9 +139,9 @@ def _check_api_key(api_key: object) -> str:
         )
     if not api_key:
         raise AnamValidationError("api_key is invalid: it is empty")
-    if _BAD_KEY_CHARS.search(api_key):
+    if _BAD_KEY_CHARS.search(api_key) or not (api_key.isascii() and api_key.isprintable()):
         raise AnamValidationError(
-            "api_key is invalid: it contains whitespace or control characters"
+            "api_key is invalid: it contains whitespace, control or non-ASCII characters"
         )
     return api_key
 
@@ -200,8 +213,14 @@ class AnamClient:
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self._timeout = _check_timeout(timeout)
         self._max_retries = _wire.check_int("max_retries", max_retries, 0)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
+        if session is not None:
+            if not isinstance(session, aiohttp.ClientSession):
+                raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
+            if session.auth is not None:
+                # aiohttp refuses an Authorization header beside session-level auth.
+                raise _wire.invalid(
+                    "session", session, "must not carry auth=: the client sends its own key"
+                )
         extra = _check_headers(headers)
         # A caller's User-Agent is kept after ours rather than replacing it.
         user_agent = next(
@@ -264,10 +283,14 @@ class AnamClient:
         in_flight = list(self._in_flight)
         for future in in_flight:
             future.cancel()
-        if in_flight:
-            await asyncio.wait(in_flight)
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        try:
+            if in_flight:
+                await asyncio.wait(in_flight)
+        finally:
+            # Even when this close() is itself cancelled while it waits: the client is marked
+            # closed already, so no later close() would get another chance.
+            if self._owns_session and self._session is not None:
+                await self._session.close()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -322,6 +345,17 @@ class AnamClient:
                 ) from None
             raise
 
+    @overload
+    def _redacted(self, text: bytes) -> bytes: ...
+    @overload
+    def _redacted(self, text: str) -> str: ...
+    def _redacted(self, text: bytes | str) -> bytes | str:
+        """``text`` with the API key replaced by ``***``, for a server that echoes it back."""
+        key = self._headers["Authorization"].removeprefix("Bearer ")
+        if isinstance(text, bytes):
+            return text.replace(key.encode(), b"***")
+        return text.replace(key, "***")
+
     async def _wait_out_pause(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
             until = self._paused_until
@@ -348,6 +382,8 @@ class AnamClient:
         while True:
             await self._wait_out_pause(loop)
             self._check_open()
+            if session.closed:
+                raise AnamError("the aiohttp session this AnamClient uses was closed")
             attempt = retries + 1
             started = loop.time()
             try:
@@ -387,14 +423,19 @@ class AnamClient:
                     attempt,
                 )
                 if 200 <= raw.status < 300:
-                    return _wire.parse_response(
-                        raw.status,
-                        raw.headers,
-                        raw.body,
-                        decoder,
-                        method=request.method,
-                        url=text_url,
-                    )
+                    try:
+                        return _wire.parse_response(
+                            raw.status,
+                            raw.headers,
+                            raw.body,
+                            decoder,
+                            method=request.method,
+                            url=text_url,
+                        )
+                    except APIResponseValidationError as exc:
+                        # Redact the whole body, then cut: a key across the cut stays hidden.
+                        exc.body_snippet = _wire.snippet(self._redacted(raw.body))
+                        raise
                 retry_after = _retry.retry_after_seconds(raw.headers)
                 decision = _retry.decide_status(
                     raw.status,
@@ -407,7 +448,7 @@ class AnamClient:
                     raise _wire.status_exception(
                         raw.status,
                         raw.headers,
-                        raw.body,
+                        self._redacted(raw.body),
                         method=request.method,
                         url=text_url,
                         retry_after=retry_after,
@@ -630,7 +671,7 @@ class ShareLinks:
         if isinstance(share_link_ids, AsyncIterable):
             requests = _requests_from_async(share_link_ids)
         else:
-            requests = (_wire.get_share_link(item) for item in share_link_ids)
+            requests = _requests_from(share_link_ids)
         results = ordered_map(
             fetch,
             requests,
@@ -689,11 +730,35 @@ class ShareLinks:
         return await self._client._request(request, share_link_decoder)
 
 
+# The ids are validated as the engine pulls them, so an invalid one fails at its position
+# before its request exists. Leaving early closes the caller's iterator too: an abandoned
+# async generator would otherwise be finalised later, in a task nobody awaits.
+
+
+def _requests_from(
+    share_link_ids: Iterable[str | uuid.UUID],
+) -> Generator[_wire.Request, None, None]:
+    iterator = iter(share_link_ids)
+    try:
+        for share_link_id in iterator:
+            yield _wire.get_share_link(share_link_id)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
 async def _requests_from_async(
     share_link_ids: AsyncIterable[str | uuid.UUID],
 ) -> AsyncGenerator[_wire.Request, None]:
-    async for share_link_id in share_link_ids:
-        yield _wire.get_share_link(share_link_id)
+    iterator = aiter(share_link_ids)
+    try:
+        async for share_link_id in iterator:
+            yield _wire.get_share_link(share_link_id)
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 # -- the list machinery, generic over the page type ----------------------------------------
@@ -732,8 +797,21 @@ async def _fetch_pages(
     limiter = Limiter(concurrency)
 
     async def fetch_page(number: int) -> PageT:
-        page = await client._request(page_request(number), decoder, on_overload=limiter.on_overload)
+        request = page_request(number)
+        page = await client._request(request, decoder, on_overload=limiter.on_overload)
         limiter.on_success()
+        if page.data and page.meta.current_page != number:
+            # A server (or proxy) that ignores `page` would answer page 1 forever, and with
+            # every item already seen the stream would never end: fail loudly instead.
+            url = client.base_url + request.target
+            raise APIResponseValidationError(
+                f"invalid response body for GET {url}: asked for page {number}, "
+                f"got meta.currentPage={page.meta.current_page}",
+                method=request.method,
+                url=url,
+                status=200,
+                body_snippet="",
+            )
         return page
 
     # Ids handed out so far, as 128-bit ints (cheaper to hash and hold than UUID objects).

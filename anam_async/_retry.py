@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 MAX_HONOURED_WAIT: Final = 60.0
 _MAX_BACKOFF: Final = 8.0
 _FIRST_BACKOFF: Final = 0.5
+_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,33 +72,42 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     """The wait the server asked for, in seconds, or None when it asked for none we can read.
 
     ``retry-after-ms`` wins over ``Retry-After``; ``Retry-After`` is a number of seconds or an
-    HTTP date (a date in the past means 0). Negative, non-finite or unparsable values are
-    ignored.
+    HTTP date (a date in the past means 0). A wait too large for a float (a number of
+    hundreds of digits, a date far in the future) is ``math.inf``: it is still "longer than
+    60 s", so retries end. Anything else (negative, "inf", "nan", garbage) is ignored.
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
-        try:
-            ms = float(raw_ms)
-        except ValueError:
-            ms = math.nan
-        if math.isfinite(ms) and ms >= 0:
+        ms = _number(raw_ms)
+        if ms is not None:
             return ms / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
+    seconds = _number(raw)
+    if seconds is not None:
+        return seconds
     try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-    if not math.isfinite(seconds) or seconds < 0:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return seconds
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except OverflowError:
+        return math.inf
+
+
+def _number(text: str) -> float | None:
+    """The header's decimal number (``inf`` when too large for a float), else None.
+
+    Only digits with an optional fraction: ``float()`` alone would also take "inf", "nan",
+    "1e400" and "-5", none of which a server means as a wait.
+    """
+    if _DECIMAL.fullmatch(text.strip()) is None:
+        return None
+    return float(text)
 
 
 def decide_status(

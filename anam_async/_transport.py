@@ -62,7 +62,14 @@ async def send(
     shown = str(url)
     try:
         async with session.request(
-            method, url, headers=headers, data=body, timeout=client_timeout, allow_redirects=False
+            method,
+            url,
+            headers=headers,
+            data=body,
+            timeout=client_timeout,
+            allow_redirects=False,
+            # A borrowed session may raise for status by default; statuses are ours to map.
+            raise_for_status=False,
         ) as response:
             return RawResponse(response.status, response.headers, await response.read())
     # Failing to connect, or timing out while connecting, happens before a byte of the request

@@ -81,7 +81,14 @@ class Request:
 
 
 def _shown(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:
+        # An int past Python's digit limit, or an object whose repr raises: the message must
+        # still be an AnamValidationError naming the parameter.
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<{type(value).__name__} object>"
     if len(text) > _VALUE_CHARS:
         text = text[: _VALUE_CHARS - 3] + "..."
     return text
