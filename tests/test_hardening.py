@@ -64,7 +64,7 @@ async def test_borrowed_session_raising_for_status_does_not_change_errors(
 
 async def test_borrowed_session_with_auth_is_refused() -> None:
     # Session-level auth is deprecated in aiohttp 3.14, but still accepted, so still refused.
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="deprecated"):
         session = aiohttp.ClientSession(auth=aiohttp.BasicAuth("u", "p"))
     async with session:
         with pytest.raises(AnamValidationError, match=r"^session="):
