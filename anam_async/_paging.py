@@ -44,7 +44,11 @@ class Limiter:
     Policy (additive increase, multiplicative decrease, as in TCP congestion control):
 
     * `on_overload` halves the limit at once (floor 1) and restarts the success count:
-      the server said "too much", so back off hard.
+      the server said "too much", so back off hard. Once per window: the calls that were
+      in flight when the limit was halved (up to the old limit, less one) were sent under
+      the old limit, so their reports (overloads or successes) spend that window and an
+      overload among them halves nothing more. A burst of 429s from one window is one
+      signal, as in TCP, not a collapse to 1.
     * `on_success` counts consecutive successes; after ``limit`` of them the limit grows
       by 1 (cap ``maximum``): about one step per window's worth of good answers.
 
@@ -65,7 +69,7 @@ class Limiter:
         ValueError: ``maximum`` is not an int >= 1, or ``initial`` is not in ``1..maximum``.
     """
 
-    __slots__ = ("_limit", "_listeners", "_maximum", "_successes")
+    __slots__ = ("_limit", "_listeners", "_maximum", "_stale", "_successes")
 
     def __init__(self, maximum: int, *, initial: int | None = None) -> None:
         _check_positive_int("maximum", maximum)
@@ -76,6 +80,8 @@ class Limiter:
         self._maximum = maximum
         self._limit = initial
         self._successes = 0
+        # Reports still expected from calls sent before the last decrease.
+        self._stale = 0
         # Wake-up callbacks of the engines currently waiting on this limit to rise.
         self._listeners: set[Callable[[], None]] = set()
 
@@ -91,6 +97,8 @@ class Limiter:
 
     def on_success(self) -> None:
         """Record one success; after ``limit`` in a row, raise the limit by 1 (up to maximum)."""
+        if self._stale:
+            self._stale -= 1
         self._successes += 1
         if self._successes < self._limit:
             return
@@ -101,8 +109,15 @@ class Limiter:
                 wake()
 
     def on_overload(self) -> None:
-        """Record an overload: halve the limit (floor 1) and restart the success count."""
+        """Record an overload: halve the limit (floor 1) and restart the success count.
+
+        An overload reported by a call of the window already halved for is only counted off.
+        """
+        if self._stale:
+            self._stale -= 1
+            return
         self._successes = 0
+        self._stale = self._limit - 1
         self._limit = max(1, self._limit // 2)
 
     def __repr__(self) -> str:

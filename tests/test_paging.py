@@ -697,19 +697,29 @@ def test_limiter_starts_at_its_maximum_unless_told_otherwise() -> None:
     assert Limiter(8, initial=3).limit == 3
 
 
-@pytest.mark.parametrize(
-    ("start", "after_overloads"),
-    [(8, [4, 2, 1, 1]), (5, [2, 1, 1]), (1, [1])],
-)
-def test_on_overload_halves_the_limit_with_floor_one(
-    start: int, after_overloads: list[int]
-) -> None:
+@pytest.mark.parametrize(("start", "after"), [(8, 4), (5, 2), (2, 1), (1, 1)])
+def test_on_overload_halves_the_limit_with_floor_one(start: int, after: int) -> None:
     limiter = Limiter(start)
-    seen = []
-    for _ in after_overloads:
+    limiter.on_overload()
+    assert limiter.limit == after
+
+
+def test_overloads_from_one_window_halve_the_limit_once() -> None:
+    limiter = Limiter(8)
+    for _ in range(8):  # the whole window of 8 calls reports a 429
         limiter.on_overload()
-        seen.append(limiter.limit)
-    assert seen == after_overloads
+    assert limiter.limit == 4
+    limiter.on_overload()  # a call sent under the new limit: a new signal
+    assert limiter.limit == 2
+
+
+def test_successes_of_the_old_window_spend_it_too() -> None:
+    limiter = Limiter(8)
+    limiter.on_overload()  # 8 -> 4; 7 calls of the old window still to report
+    for _ in range(7):
+        limiter.on_success()
+    limiter.on_overload()
+    assert limiter.limit == 2
 
 
 def test_on_success_adds_one_after_limit_consecutive_successes() -> None:
