@@ -345,16 +345,10 @@ class AnamClient:
                 ) from None
             raise
 
-    @overload
-    def _redacted(self, text: bytes) -> bytes: ...
-    @overload
-    def _redacted(self, text: str) -> str: ...
-    def _redacted(self, text: bytes | str) -> bytes | str:
-        """``text`` with the API key replaced by ``***``, for a server that echoes it back."""
+    def _redacted(self, body: bytes) -> bytes:
+        """``body`` with the API key replaced by ``***``, for a server that echoes it back."""
         key = self._headers["Authorization"].removeprefix("Bearer ")
-        if isinstance(text, bytes):
-            return text.replace(key.encode(), b"***")
-        return text.replace(key, "***")
+        return body.replace(key.encode(), b"***")
 
     async def _wait_out_pause(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
