@@ -43,7 +43,7 @@ def _texts(value: Any, depth: int = 0) -> Iterator[str]:
             for key, item in value.items():
                 yield from _texts(key, depth + 1)
                 yield from _texts(item, depth + 1)
-        except Exception:  # noqa: S110 - a mapping that cannot be walked is shown by repr
+        except Exception:  # a mapping that cannot be walked is still shown by its repr
             pass
     attributes = getattr(value, "__dict__", None)
     if isinstance(attributes, dict) and not isinstance(value, type):
