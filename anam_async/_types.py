@@ -31,16 +31,29 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class ShareLinkType(enum.StrEnum):
-    """The kind of a share link.
+    """The kind of a share link: a ``str`` Enum that stays open to kinds added later.
 
-    A ``str`` Enum (``enum.StrEnum``): the ``type`` string of a link compares equal to its
-    member (``link.type == ShareLinkType.LINK``), and ``ShareLinkType(link.type)`` gives the
-    member itself for a known value.
+    A known wire value decodes to its member (``link.type is ShareLinkType.LINK``). A value
+    the enum does not know yet decodes to a pseudo-member of ``ShareLinkType`` that keeps
+    its string, so a new kind of link never fails a page: ``isinstance(link.type,
+    ShareLinkType)`` holds, ``link.type == "NEW_KIND"`` holds, and it encodes back as
+    ``"NEW_KIND"``. Pseudo-members are not cached: ``is`` works for the known members only,
+    ``==`` for every value.
     """
 
     LINK = "LINK"
     PLAYER_EMBED = "PLAYER_EMBED"
     ORB_EMBED = "ORB_EMBED"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ShareLinkType | None:
+        # msgspec calls this for a string that is not a member's value, as Enum(value) does.
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        return member
 
 
 class ShareLink(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
@@ -53,10 +66,9 @@ class ShareLink(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
     Attributes:
         id: Unique identifier (required).
         token: Opaque token appended to the public URL (required).
-        type: The kind of link, as the wire string (required). Compare it with the
-            ``ShareLinkType`` members, a ``StrEnum`` (``link.type == ShareLinkType.LINK``);
-            ``ShareLinkType(link.type)`` gives the member. A value the enum does not know yet
-            is kept as it is, so a new kind of link never fails a page.
+        type: The kind of link, a ``ShareLinkType`` (required): a known value is its member
+            (``link.type is ShareLinkType.LINK``); a value the enum does not know yet is a
+            ``ShareLinkType`` pseudo-member equal to its string, so it never fails a page.
         expires_at: When the link stops working; ``None`` means it never expires.
         usage_limit: Maximum number of uses; ``None`` means unlimited.
         usage_count: Number of times the link has been used.
@@ -71,10 +83,7 @@ class ShareLink(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
 
     id: uuid.UUID
     token: str
-    # A plain str, not ShareLinkType: msgspec cannot decode "an enum member or any other
-    # string", and a per-item __post_init__ swapping in the member cost ~12% of decode time.
-    # ShareLinkType is a StrEnum, so comparisons with its members hold either way.
-    type: str
+    type: ShareLinkType
     expires_at: AwareDatetime | None = None
     usage_limit: int | None = None
     usage_count: int = 0
@@ -151,7 +160,16 @@ class ShareLinkPage(Page[PersonaShareLink], kw_only=True, frozen=True):
     """
 
 
+class DeleteResponse(msgspec.Struct, kw_only=True, frozen=True):
+    """The body of a successful delete, ``{"message": "..."}``; no field is required."""
+
+    message: str | None = None
+
+
 # Typed decoders, built once and reused on every response.
+# A delete's 200 carries a message, and a 204 (decoded as null) or a 404 to a retried delete
+# (see _client) carries nothing: both are None.
+delete_response_decoder = msgspec.json.Decoder(DeleteResponse | None)
 share_link_decoder = msgspec.json.Decoder(ShareLink)
 persona_share_link_decoder = msgspec.json.Decoder(PersonaShareLink)
 share_link_page_decoder = msgspec.json.Decoder(ShareLinkPage)

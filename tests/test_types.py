@@ -270,19 +270,33 @@ def test_unknown_fields_are_ignored() -> None:
 
 
 @pytest.mark.parametrize("value", ["HOLOGRAM", "link", "", "ORB_EMBED_V2"])
-def test_unknown_type_is_kept_as_its_plain_string(value: str) -> None:
+def test_unknown_type_decodes_to_a_pseudo_member_that_keeps_its_string(value: str) -> None:
     link = _link(type=value)
+    assert isinstance(link.type, ShareLinkType)
     assert link.type == value
-    assert type(link.type) is str
-    assert not isinstance(link.type, ShareLinkType)
+    assert link.type.value == value
+    assert link.type not in list(ShareLinkType)
+    assert msgspec.json.decode(msgspec.json.encode(link))["type"] == value
+
+
+def test_unknown_type_in_a_page_does_not_fail_the_page() -> None:
+    body = {**MINIMAL_PAGE, "data": [MINIMAL_PERSONA_LINK, {**MINIMAL_PERSONA_LINK, "type": "X"}]}
+    page = _decode(body, ShareLinkPage)
+    assert [item.type for item in page.data] == [ShareLinkType.LINK, "X"]
 
 
 @pytest.mark.parametrize("member", list(ShareLinkType), ids=str)
-def test_known_type_decodes_equal_to_its_member(member: ShareLinkType) -> None:
+def test_known_type_decodes_to_its_member(member: ShareLinkType) -> None:
     link = _link(type=member.value)
-    assert link.type == member
-    assert ShareLinkType(link.type) is member
+    assert link.type is member
     assert link.type == member.value
+
+
+def test_share_link_type_called_with_an_unknown_string_gives_a_pseudo_member() -> None:
+    assert ShareLinkType("NEW_KIND") == "NEW_KIND"
+    assert isinstance(ShareLinkType("NEW_KIND"), ShareLinkType)
+    with pytest.raises(ValueError, match="5"):
+        ShareLinkType(5)  # type: ignore[arg-type]
 
 
 def test_link_type_compares_equal_to_the_string_link() -> None:
