@@ -83,6 +83,7 @@ EXIT_BROKEN_PIPE: Final = 141
 
 FAKE_LINKS: Final = 1000
 FAKE_SEED: Final = 0
+FAKE_SERVER_RECORDED_REQUESTS: Final = 100
 _INSTALL_HINT: Final = 'error: the anam-async command needs rich: pip install "anam-async[cli]"'
 _REDACTED: Final = "***"
 
@@ -569,6 +570,8 @@ async def _fake_server(args: argparse.Namespace) -> int:
         latency=args.latency_ms / 1000,
         host=args.host,
         port=args.port,
+        # A long-running server keeps only its latest requests, not its whole traffic.
+        max_recorded_requests=FAKE_SERVER_RECORDED_REQUESTS,
     )
     async with api:
         print(

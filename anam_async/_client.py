@@ -40,6 +40,7 @@ from ._types import (
     PersonaShareLink,
     ShareLink,
     ShareLinkPage,
+    delete_response_decoder,
     persona_share_link_decoder,
     share_link_decoder,
     share_link_page_decoder,
@@ -232,6 +233,7 @@ class AnamClient:
             "User-Agent": f"{_USER_AGENT} {user_agent}" if user_agent else _USER_AGENT,
             "Authorization": f"Bearer {key}",
         }
+        self._json_headers = {**self._headers, "Content-Type": _wire.JSON_CONTENT_TYPE}
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -373,6 +375,10 @@ class AnamClient:
         text_url = self._base_url + request.target
         url = URL(text_url, encoded=True)
         retries = 0
+        headers = self._headers if request.body is None else self._json_headers
+        # Whether an earlier attempt may have reached the server and done its work: a DELETE
+        # that then meets a 404 has removed its target all the same.
+        may_have_landed = False
         while True:
             await self._wait_out_pause(loop)
             self._check_open()
@@ -385,7 +391,7 @@ class AnamClient:
                     session,
                     request.method,
                     url,
-                    headers=self._headers,
+                    headers=headers,
                     body=request.body,
                     client_timeout=self._timeout,
                 )
@@ -407,6 +413,7 @@ class AnamClient:
                 )
                 if not decision.retry:
                     raise
+                may_have_landed = may_have_landed or exc.request_sent
             else:
                 logger.debug(
                     "%s %s -> %d in %.1f ms (attempt %d)",
@@ -439,6 +446,8 @@ class AnamClient:
                     max_retries=self._max_retries,
                 )
                 if not decision.retry:
+                    if raw.status == 404 and request.method == "DELETE" and may_have_landed:
+                        return decoder.decode(b"null")
                     raise _wire.status_exception(
                         raw.status,
                         raw.headers,
@@ -449,6 +458,8 @@ class AnamClient:
                     )
                 if on_overload is not None and raw.status in _OVERLOAD_STATUSES:
                     on_overload()
+                # A 5xx may come after the work was done; a 408 or 429 says it was not.
+                may_have_landed = may_have_landed or raw.status >= 500
             retries += 1
             logger.warning(
                 "retrying %s %s in %.2f s (retry %d of %d) after %s",
@@ -722,6 +733,22 @@ class ShareLinks:
             share_link_id, expires_in_hours=expires_in_hours, usage_limit=usage_limit
         )
         return await self._client._request(request, share_link_decoder)
+
+    async def delete(self, share_link_id: str | uuid.UUID) -> None:
+        """Delete a share link (``DELETE /v1/share-links/{id}``); it cannot be undone.
+
+        Retried like ``get``. A 404 to a retry, after an earlier attempt that may have
+        reached the server (a dropped connection, a timeout, a 5xx), means the link is gone
+        either way, so ``delete`` returns normally; a 404 to the first attempt raises.
+
+        Raises:
+            AnamValidationError: a malformed id; nothing is sent.
+            NotFoundError: no link has this id.
+            PermissionDeniedError: the key may not delete links.
+            APIError: any other failure.
+        """
+        request = _wire.delete_share_link(share_link_id)
+        await self._client._request(request, delete_response_decoder)
 
 
 # The ids are validated as the engine pulls them, so an invalid one fails at its position

@@ -31,6 +31,7 @@ __all__ = [
     "check_optional_int",
     "check_uuid",
     "create_share_link",
+    "delete_share_link",
     "get_share_link",
     "list_share_links",
     "parse_response",
@@ -41,6 +42,8 @@ __all__ = [
 T = TypeVar("T")
 
 SHARE_LINKS_PATH: Final = "/v1/share-links"
+#: Every request body is JSON, and says so: a JSON API ignores a body labelled otherwise.
+JSON_CONTENT_TYPE: Final = "application/json"
 SNIPPET_CHARS: Final = 200
 _VALUE_CHARS: Final = 60
 _MAX_SAFE_INT: Final = 2**53
@@ -55,10 +58,10 @@ class Request:
     """One HTTP request, described without doing it.
 
     Attributes:
-        method: ``GET``, ``POST`` or ``PUT``.
+        method: ``GET``, ``POST``, ``PUT`` or ``DELETE``.
         path: The path below the base URL, starting with ``/``.
         query: The URL-encoded query string, without ``?`` ("" for none).
-        body: The JSON body, or None.
+        body: The JSON body, or None; one is sent as ``Content-Type: application/json``.
         idempotent: Whether a retry after the request may have reached the server is safe.
             A POST is not: it is retried only when it surely was not sent, or on a 429.
     """
@@ -265,6 +268,11 @@ def update_share_link(
     return Request("PUT", path, body=_encoder.encode(body))
 
 
+def delete_share_link(share_link_id: object) -> Request:
+    """Validate the id and build ``DELETE /v1/share-links/{id}``."""
+    return Request("DELETE", f"{SHARE_LINKS_PATH}/{check_uuid('share_link_id', share_link_id)}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses.
 
@@ -301,6 +309,9 @@ def parse_response(
         APIResponseValidationError: a 2xx body that is not JSON or not the documented shape.
     """
     if 200 <= status < 300:
+        if status == 204:
+            # No Content: the decoder says whether nothing is a valid answer here.
+            body = b"null"
         try:
             return decoder.decode(body)
         # msgspec raises RecursionError for absurdly deep nesting; it is a bad body all the same.

@@ -31,7 +31,8 @@ What the fake does, in the order it does it, for every request:
    else a random one (`set_error_rate`);
 5. sleeps `latency` plus the fault's own delay;
 6. answers with the fault, or normally: unknown path ``404``, wrong method ``405``, bad or
-   missing ``Authorization: Bearer <key>`` ``401``, invalid input ``400``, then the operation.
+   missing ``Authorization: Bearer <key>`` ``401``, a body not labelled JSON ``415``, invalid
+   input ``400``, then the operation.
 
 Data and ordering:
 
@@ -44,11 +45,16 @@ Data and ordering:
 - ``meta.lastPage`` is ``ceil(total / perPage)``, so an empty listing reports ``total`` 0 and
   ``lastPage`` 0; ``prev`` is ``page - 1`` (null on page 1) and ``next`` is ``page + 1`` (null
   once ``page >= lastPage``). A page past the end has empty ``data`` and the same rules.
-- ``POST`` with a ``personaId`` that names no persona answers ``400`` (the spec documents no
-  ``404`` for create). ``usageLimit`` must be a whole number in 1..2147483647 (``10.0`` is
-  accepted), ``expiresInHours`` any positive finite number whose expiry is a valid date.
-  Request bodies are parsed as JSON whatever their ``Content-Type``; unknown fields are
-  ignored; ``null`` is not a number.
+- ``POST`` with a ``personaId`` that names no persona answers ``404``, as the spec documents.
+  ``usageLimit`` must be a whole number in 1..2147483647 (``10.0`` is accepted),
+  ``expiresInHours`` any positive finite number whose expiry is a valid date.
+- Request bodies are read only when labelled ``Content-Type: application/json`` (a body
+  labelled otherwise gets ``415``, as a JSON API's body parser would ignore it); a body that
+  is not JSON, not an object, nested too deeply, or breaks a field's rule gets ``400`` with a
+  message naming the field; a body over 1 MiB gets ``413``. Unknown fields are ignored;
+  ``null`` is not a number.
+- ``DELETE`` removes the link and answers ``200`` with ``{"message": ...}``; an unknown id
+  answers ``404``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ import re
 import secrets
 import threading
 import uuid
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -86,10 +93,10 @@ __all__ = [
     "StatusFault",
 ]
 
-Operation: TypeAlias = Literal["list", "get", "create", "update"]
+Operation: TypeAlias = Literal["list", "get", "create", "update", "delete"]
 """The name of a share-links operation, as used to match faults, gates and records."""
 
-_OPERATIONS: Final[tuple[Operation, ...]] = ("list", "get", "create", "update")
+_OPERATIONS: Final[tuple[Operation, ...]] = ("list", "get", "create", "update", "delete")
 
 _COLLECTION_PATH: Final = "/v1/share-links"
 _ITEM_PATH: Final = re.compile(r"/v1/share-links/([^/]+)")
@@ -276,8 +283,8 @@ class RecordedRequest:
         query_string: The raw query string (repeated names and encoding visible here).
         headers: The request headers, a case-insensitive mapping.
         body: The raw request body (``b""`` when none).
-        operation: ``"list"``, ``"get"``, ``"create"`` or ``"update"``; None when the path or
-            method matches no operation.
+        operation: ``"list"``, ``"get"``, ``"create"``, ``"update"`` or ``"delete"``; None
+            when the path or method matches no operation.
         page: For a list request, the page asked for (1 when absent); None when the
             ``page`` parameter is invalid or the request is not a list.
     """
@@ -536,6 +543,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         payload = msgspec.json.decode(body)
     except msgspec.MsgspecError:
         raise _BadRequest("The request body is not valid JSON") from None
+    except RecursionError:
+        raise _BadRequest("The request body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise _BadRequest("The request body must be a JSON object")
     return payload
@@ -560,6 +569,10 @@ class FakeAnamAPI:
         port: The port; 0 picks a free one.
         clock: Returns the current time (timezone-aware) for created and updated links;
             None uses the system clock.
+        max_recorded_requests: How many of the latest requests `requests` keeps (a ring
+            buffer: older ones are forgotten, so a long-running server does not grow with
+            its traffic). Counting (``wait_for_requests``, ``RecordedRequest.number``) covers
+            every request all the same.
     """
 
     def __init__(
@@ -573,12 +586,21 @@ class FakeAnamAPI:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
+        max_recorded_requests: int = 10_000,
     ) -> None:
         """Create the server (not started); see the class docstring for the arguments."""
         if isinstance(links, bool) or not isinstance(links, int) or links < 0:
             raise ValueError(f"links={links!r} is invalid: must be an int >= 0")
         if isinstance(personas, bool) or not isinstance(personas, int) or personas < 1:
             raise ValueError(f"personas={personas!r} is invalid: must be an int >= 1")
+        if (
+            isinstance(max_recorded_requests, bool)
+            or not isinstance(max_recorded_requests, int)
+            or max_recorded_requests < 0
+        ):
+            raise ValueError(
+                f"max_recorded_requests={max_recorded_requests!r} is invalid: must be an int >= 0"
+            )
         if api_key is not None and (not api_key or api_key != api_key.strip()):
             raise ValueError("api_key is invalid: must be non-empty without surrounding spaces")
         _check_delay("latency", latency)
@@ -597,7 +619,10 @@ class FakeAnamAPI:
         self._newest: datetime = _SEED_EPOCH
         self._seed_data(links, personas)
 
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded_requests)
+        # Arrivals since start or reset, per operation (None: no operation): what the waits
+        # count, since the log itself forgets.
+        self._arrivals: Counter[Operation | None] = Counter()
         self._state_changed = _Waiters()
         self._hooks: list[RequestHook] = []
         self._hook_errors: list[BaseException] = []
@@ -746,7 +771,7 @@ class FakeAnamAPI:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A snapshot of the requests received, in arrival order."""
+        """A snapshot of the latest requests received (``max_recorded_requests``), oldest first."""
         return list(self._requests)
 
     @property
@@ -963,6 +988,7 @@ class FakeAnamAPI:
         Also resets ``max_in_flight`` to the current ``in_flight`` and ``disconnects`` to 0.
         """
         self._requests.clear()
+        self._arrivals.clear()
         self._max_in_flight = self._in_flight
         self._disconnects = 0
 
@@ -971,23 +997,25 @@ class FakeAnamAPI:
     ) -> list[RecordedRequest]:
         """Return once at least ``n`` requests (of ``operation``, if given) have arrived.
 
-        Requests count from the start or the last ``reset_requests()``; they have been
-        recorded, not necessarily answered. Wrap it in ``asyncio.timeout()`` to bound the wait.
+        Requests count from the start or the last ``reset_requests()``; they have arrived,
+        not necessarily been answered. Wrap it in ``asyncio.timeout()`` to bound the wait.
 
         Args:
             n: The number of requests to wait for.
             operation: Only count requests of this operation.
 
         Returns:
-            The matching requests recorded so far.
+            The matching requests still in the log (the latest ``max_recorded_requests``).
         """
         _check_operation(operation)
 
-        def matching() -> list[RecordedRequest]:
-            return [r for r in self._requests if operation is None or r.operation == operation]
+        def arrived() -> int:
+            if operation is None:
+                return sum(self._arrivals.values())
+            return self._arrivals[operation]
 
-        await self._state_changed.wait_until(lambda: len(matching()) >= n)
-        return matching()
+        await self._state_changed.wait_until(lambda: arrived() >= n)
+        return [r for r in self._requests if operation is None or r.operation == operation]
 
     async def wait_for_disconnects(self, n: int = 1) -> None:
         """Return once `disconnects` is at least ``n``.
@@ -1110,10 +1138,15 @@ class FakeAnamAPI:
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
         dropped = False
         try:
-            body = await request.read()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return _error_response(
+                    413, f"The request body is larger than {request.client_max_size} bytes"
+                )
             route = self._route(request.method, request.path)
             record = RecordedRequest(
-                number=len(self._requests) + 1,
+                number=sum(self._arrivals.values()) + 1,
                 method=request.method,
                 path=request.path,
                 query={name: request.query[name] for name in request.query},
@@ -1124,6 +1157,7 @@ class FakeAnamAPI:
                 page=self._requested_page(route, request),
             )
             self._requests.append(record)
+            self._arrivals[route.operation] += 1
             self._state_changed.notify()
             response, dropped = await self._answer(request, record, route)
             return response
@@ -1240,8 +1274,8 @@ class FakeAnamAPI:
             return _Route(operations.get(method), None, allowed)
         match = _ITEM_PATH.fullmatch(path)
         if match:
-            allowed = ("GET", "PUT")
-            operations = {"GET": "get", "PUT": "update"}
+            allowed = ("GET", "PUT", "DELETE")
+            operations = {"GET": "get", "PUT": "update", "DELETE": "delete"}
             return _Route(operations.get(method), match.group(1), allowed)
         return _Route(None, None, ())
 
@@ -1269,6 +1303,11 @@ class FakeAnamAPI:
             )
         if request.headers.get("Authorization") != f"Bearer {self._api_key}":
             return _error_response(401, "Invalid or missing API key")
+        if record.body and request.content_type != "application/json":
+            # As a JSON body parser does: a body not labelled JSON is not read at all.
+            return _error_response(
+                415, "Unsupported Media Type: the request body must be application/json"
+            )
         try:
             if route.operation == "list":
                 return self._list(request)
@@ -1278,6 +1317,8 @@ class FakeAnamAPI:
             assert link_id is not None
             if route.operation == "get":
                 return self._get(link_id)
+            if route.operation == "delete":
+                return self._delete(link_id)
             return self._update(link_id, record.body)
         except _BadRequest as exc:
             return _error_response(400, exc.message)
@@ -1339,6 +1380,13 @@ class FakeAnamAPI:
             return _error_response(404, f"Share link {link_id} not found")
         return _json_response(200, link)
 
+    def _delete(self, raw_id: str) -> web.Response:
+        link_id = self._link_for(raw_id)
+        if link_id not in self._links:
+            return _error_response(404, f"Share link {link_id} not found")
+        self.delete_links([link_id])
+        return _json_response(200, {"message": "Share link deleted successfully"})
+
     def _create(self, body: bytes) -> web.Response:
         payload = _json_object(body)
         raw_persona = payload.get("personaId")
@@ -1351,7 +1399,7 @@ class FakeAnamAPI:
         usage_limit = _usage_limit(payload)
         persona = self._persona(persona_id)
         if persona is None:
-            raise _BadRequest(f"personaId {persona_id} does not match any persona")
+            return _error_response(404, f"Persona {persona_id} not found")
         created_at = self._next_created_at()
         expires_at = self._expires_at(hours if hours is not None else _DEFAULT_EXPIRES_IN_HOURS)
         link: dict[str, Any] = {

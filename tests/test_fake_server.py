@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import urllib.request
 import uuid
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from anam_async.testing import (
@@ -437,10 +439,14 @@ async def test_created_link_is_newest_even_when_the_clock_is_behind() -> None:
             assert created["createdAt"] > api.links[1]["createdAt"]
 
 
-async def test_create_with_unknown_persona_is_400(http: aiohttp.ClientSession) -> None:
-    status, body = await call(http, "POST", LIST, json={"personaId": str(uuid.uuid4())})
-    assert status == 400
-    assert body["message"].startswith("personaId")
+async def test_create_with_unknown_persona_is_404(
+    api: FakeAnamAPI, http: aiohttp.ClientSession
+) -> None:
+    unknown = str(uuid.uuid4())
+    status, body = await call(http, "POST", LIST, json={"personaId": unknown})
+    assert status == 404
+    assert unknown in body["message"]
+    assert len(api.links) == 120
 
 
 @pytest.mark.parametrize(
@@ -471,13 +477,63 @@ async def test_create_with_invalid_field_is_400_naming_it(
     assert len(api.links) == 120
 
 
-@pytest.mark.parametrize("data", [b"", b"not json", b"[1, 2]", b'"text"', b"{"])
+JSON_LABEL = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("data", [b"", b"not json", b"[1, 2]", b'"text"', b"{", b"null"])
 async def test_create_with_a_body_that_is_not_a_json_object_is_400(
     http: aiohttp.ClientSession, data: bytes
 ) -> None:
-    status, body = await call(http, "POST", LIST, data=data)
-    assert status == 400
-    assert body["message"]
+    async with http.post(LIST, data=data, headers=JSON_LABEL) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["message"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_a_body_nested_too_deeply_is_a_json_400_not_a_500(
+    api: FakeAnamAPI, http: aiohttp.ClientSession, method: str
+) -> None:
+    path = LIST if method == "POST" else f"{LIST}/{api.links[0]['id']}"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    async with http.request(method, path, data=deep, headers=JSON_LABEL) as resp:
+        assert resp.status == 400
+        assert "nested" in (await resp.json())["message"]
+
+
+async def test_a_body_over_one_mebibyte_is_a_json_413(http: aiohttp.ClientSession) -> None:
+    big = b'{"personaId": "' + b"a" * (1024 * 1024) + b'"}'
+    async with http.post(LIST, data=io.BytesIO(big), headers=JSON_LABEL) as resp:
+        assert resp.status == 413
+        assert "larger than" in (await resp.json())["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/octet-stream", "text/plain", "application/x-www-form-urlencoded"],
+)
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_a_body_not_labelled_json_is_a_json_415_and_changes_nothing(
+    api: FakeAnamAPI, http: aiohttp.ClientSession, method: str, content_type: str | None
+) -> None:
+    before = api.links
+    path = LIST if method == "POST" else f"{LIST}/{before[0]['id']}"
+    payload = msgspec.json.encode({"personaId": persona_id(api), "usageLimit": 5})
+    headers = {"Content-Type": content_type} if content_type else {}
+    # aiohttp labels a bytes body application/octet-stream unless told otherwise.
+    async with http.request(method, path, data=payload, headers=headers) as resp:
+        assert resp.status == 415
+        assert resp.content_type == "application/json"
+        assert "application/json" in (await resp.json())["message"]
+    assert api.links == before
+
+
+async def test_a_json_label_with_a_charset_is_accepted(
+    api: FakeAnamAPI, http: aiohttp.ClientSession
+) -> None:
+    payload = msgspec.json.encode({"personaId": persona_id(api)})
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    async with http.post(LIST, data=payload, headers=headers) as resp:
+        assert resp.status == 201
 
 
 # ------------------------------------------------------------------ update
@@ -515,6 +571,79 @@ async def test_update_with_empty_object_changes_nothing(
     assert api.links[9] == before
 
 
+async def test_wrong_method_on_an_item_is_405_listing_get_put_delete(
+    api: FakeAnamAPI, http: aiohttp.ClientSession
+) -> None:
+    async with http.patch(f"{LIST}/{api.links[0]['id']}", json={}) as resp:
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, PUT, DELETE"
+
+
+# ------------------------------------------------------------------ delete
+
+
+async def test_delete_removes_the_link_and_answers_200_with_a_message(
+    api: FakeAnamAPI, http: aiohttp.ClientSession
+) -> None:
+    link_id = api.links[3]["id"]
+    status, body = await call(http, "DELETE", f"{LIST}/{link_id}")
+    assert (status, body) == (200, {"message": "Share link deleted successfully"})
+    assert link_id not in [link["id"] for link in api.links]
+    assert (await list_page(http))["meta"]["total"] == 119
+    assert (await call(http, "GET", f"{LIST}/{link_id}"))[0] == 404
+    assert [r.operation for r in api.requests[-3:]] == ["delete", "list", "get"]
+
+
+async def test_delete_of_an_unknown_id_is_404(
+    api: FakeAnamAPI, http: aiohttp.ClientSession
+) -> None:
+    status, body = await call(http, "DELETE", f"{LIST}/{uuid.uuid4()}")
+    assert status == 404
+    assert body["message"]
+    assert len(api.links) == 120
+
+
+async def test_delete_of_a_malformed_id_is_400(http: aiohttp.ClientSession) -> None:
+    status, body = await call(http, "DELETE", f"{LIST}/not-a-uuid")
+    assert status == 400
+    assert body["message"].startswith("id")
+
+
+async def test_delete_without_the_key_is_401_and_deletes_nothing(api: FakeAnamAPI) -> None:
+    async with aiohttp.ClientSession(base_url=api.url) as anonymous:
+        status, _ = await call(anonymous, "DELETE", f"{LIST}/{api.links[0]['id']}")
+    assert status == 401
+    assert len(api.links) == 120
+
+
+# ------------------------------------------------------------------ the request log
+
+
+async def test_the_request_log_keeps_only_the_latest_requests_but_counts_all() -> None:
+    async with FakeAnamAPI(max_recorded_requests=3) as api:
+        headers = {"Authorization": f"Bearer {api.api_key}"}
+        async with aiohttp.ClientSession(base_url=api.url, headers=headers) as http:
+            for page in range(1, 8):
+                await list_page(http, page=page)
+        assert [record.page for record in api.requests] == [5, 6, 7]
+        assert [record.number for record in api.requests] == [5, 6, 7]
+        assert [r.page for r in await api.wait_for_requests(7, operation="list")] == [5, 6, 7]
+
+
+async def test_the_request_log_can_be_turned_off() -> None:
+    async with FakeAnamAPI(max_recorded_requests=0) as api:
+        async with aiohttp.ClientSession(base_url=api.url) as http:
+            await call(http, "GET", LIST)
+        assert api.requests == []
+        await api.wait_for_requests(1)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, None])
+def test_max_recorded_requests_must_be_an_int_at_least_0(value: Any) -> None:
+    with pytest.raises(ValueError, match="max_recorded_requests"):
+        FakeAnamAPI(max_recorded_requests=value)
+
+
 async def test_update_unknown_id_is_404(http: aiohttp.ClientSession) -> None:
     status, body = await call(http, "PUT", f"{LIST}/{uuid.uuid4()}", json={})
     assert status == 404
@@ -531,9 +660,9 @@ async def test_update_malformed_id_is_400(http: aiohttp.ClientSession) -> None:
 async def test_update_without_a_json_object_body_is_400(
     api: FakeAnamAPI, http: aiohttp.ClientSession, data: bytes
 ) -> None:
-    status, body = await call(http, "PUT", f"{LIST}/{api.links[0]['id']}", data=data)
-    assert status == 400
-    assert body["message"]
+    async with http.put(f"{LIST}/{api.links[0]['id']}", data=data, headers=JSON_LABEL) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["message"]
 
 
 async def test_update_with_invalid_usage_limit_is_400_and_changes_nothing(
