@@ -5,6 +5,7 @@ anam-async [--api-key KEY] [--base-url URL] [--fake] COMMAND ...
   share-links list     one page, as a table (or the page as JSON with --json)
   share-links export   every page, as JSON lines or CSV, to stdout or -o FILE
   share-links get ID | create --persona-id ID | update ID     print the link as JSON
+  share-links delete ID  delete a link (it cannot be undone)
   fake-server          serve FakeAnamAPI on a port until Ctrl-C
 ```
 
@@ -261,6 +262,12 @@ async def _create(args: argparse.Namespace, client: AnamClient) -> int:
         usage_limit=args.usage_limit,
     )
     _print_json(link)
+    return EXIT_OK
+
+
+async def _delete(args: argparse.Namespace, client: AnamClient) -> int:
+    await client.share_links.delete(args.id)
+    print(f"share link {args.id} deleted")
     return EXIT_OK
 
 
@@ -686,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     share_links = commands.add_parser(
-        "share-links", help="list, export, get, create and update share links"
+        "share-links", help="list, export, get, create, update and delete share links"
     )
     _add_global_options(share_links, top_level=False)
     actions = share_links.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -730,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, run, text in (
         ("get", _get, "print one share link as JSON"),
         ("update", _update, "change a share link and print it as JSON"),
+        ("delete", _delete, "delete a share link (it cannot be undone)"),
     ):
         sub = actions.add_parser(name, help=text)
         sub.add_argument("id", metavar="ID", help="the share link's id")

@@ -230,6 +230,20 @@ def test_update_prints_the_changed_link(capsys: pytest.CaptureFixture[str]) -> N
     assert link.expires_at is not None
 
 
+def test_delete_removes_the_link_on_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeAnamAPI(links=5).run_in_thread() as api:
+        link_id = api.links[2]["id"]
+        options = ("--api-key", api.api_key, "--base-url", api.url)
+        result = run_cli(capsys, *options, "share-links", "delete", link_id)
+        assert result.code == 0, result.err
+        assert result.out == f"share link {link_id} deleted\n"
+        assert link_id not in [link["id"] for link in api.links]
+        again = run_cli(capsys, *options, "share-links", "delete", link_id)
+    assert again.code == 1
+    assert "404" in again.err
+    assert again.err.count("\n") == 1
+
+
 # --------------------------------------------------------------------------- errors
 
 

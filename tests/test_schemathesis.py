@@ -1,7 +1,8 @@
 """The fake server against the wire spec: schemathesis finds no non-conformance.
 
-The spec is ``shared/spec/share-links.openapi.yaml`` beside the repository, or the file
-named by the ``ANAM_SPEC_PATH`` environment variable. A missing spec fails the test.
+The spec is the repository's copy, ``tests/spec/share-links.openapi.yaml`` (kept equal to the
+shared one by ``test_spec_copy.py``), or the file named by the ``ANAM_SPEC_PATH`` environment
+variable. A missing spec fails the test.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from anam_async.testing import FakeAnamAPI, MalformedFault
 
-DEFAULT_SPEC = Path(__file__).parents[1].parent / "shared" / "spec" / "share-links.openapi.yaml"
+DEFAULT_SPEC = Path(__file__).parent / "spec" / "share-links.openapi.yaml"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -77,7 +78,7 @@ def run_schemathesis(api: FakeAnamAPI, *, max_examples: int, only: str | None = 
     """
     schema = schemathesis.openapi.from_path(spec_path())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4, [operation.label for operation in operations]
+    assert len(operations) == 5, [operation.label for operation in operations]
     headers = {"Authorization": f"Bearer {api.api_key}"}
     run = Run()
     for operation in operations:
@@ -125,6 +126,7 @@ def test_fake_server_conforms_to_the_spec() -> None:
         "POST /v1/share-links": 201,
         "GET /v1/share-links/{id}": 200,
         "PUT /v1/share-links/{id}": 200,
+        "DELETE /v1/share-links/{id}": 200,
     }
 
 
