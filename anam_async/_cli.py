@@ -84,7 +84,7 @@ EXIT_BROKEN_PIPE: Final = 141
 
 FAKE_LINKS: Final = 1000
 FAKE_SEED: Final = 0
-FAKE_SERVER_RECORDED_REQUESTS: Final = 100
+FAKE_SERVER_RECORDED_REQUESTS: Final = 10
 _INSTALL_HINT: Final = 'error: the anam-async command needs rich: pip install "anam-async[cli]"'
 _REDACTED: Final = "***"
 
