@@ -577,6 +577,7 @@ async def _fake_server(args: argparse.Namespace) -> int:
         latency=args.latency_ms / 1000,
         host=args.host,
         port=args.port,
+        api_key=args.fake_api_key,
         # A long-running server keeps only its latest requests, not its whole traffic.
         max_recorded_requests=FAKE_SERVER_RECORDED_REQUESTS,
     )
@@ -765,6 +766,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-ms", type=_latency, default=0.0, help="added to every response (0)"
     )
     fake.add_argument("--seed", type=int, default=FAKE_SEED, help="data seed (0)")
+    fake.add_argument(
+        "--api-key",
+        dest="fake_api_key",
+        metavar="KEY",
+        help="the bearer key to accept (default: a generated one, printed at start)",
+    )
     fake.set_defaults(run=_fake_server, interrupted_exit_code=EXIT_OK)
     return parser
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from pathlib import Path
@@ -221,3 +226,89 @@ async def test_disconnect_mid_stream_cancels_upstream_requests(
     lines = b"".join(m["body"] for m in bodies).splitlines()
     assert [json.loads(line)["id"] for line in lines] == [link["id"] for link in api.links[:100]]
     assert not any(gate.released for gate in gates)
+
+
+# ------------------------------------------------------------------ the guide's commands
+
+
+def _guide_commands() -> list[str]:
+    """The bash block of docs/fastapi.md that runs the app against the fake server."""
+    text = (EXAMPLE.parents[1] / "fastapi.md").read_text()
+    block = text.split("from the repository root:\n\n```bash\n", 1)[1].split("```", 1)[0]
+    return block.strip().splitlines()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(command: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=EXAMPLE.parents[2],
+        # Its own process group, so that Ctrl-C (SIGINT) reaches the command behind bash.
+        start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], marker: str) -> str:
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            return line
+    raise AssertionError(f"process ended before printing {marker!r}: {''.join(seen)}")
+
+
+def _run(command: str, env: dict[str, str]) -> str:
+    assert shutil.which("curl"), "the guide's commands use curl: install it to run this test"
+    result = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return result.stdout
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def test_the_guides_commands_work_as_written_from_the_repository_root() -> None:
+    fake_cmd, app_cmd, page_curl, export_curl = _guide_commands()
+    fake_port, app_port = _free_port(), _free_port()
+
+    def ports(command: str) -> str:
+        return command.replace("8000", str(fake_port)).replace("8001", str(app_port))
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("ANAM_API_KEY", None)
+    env.pop("ANAM_BASE_URL", None)
+    fake = _start(ports(fake_cmd), env)
+    try:
+        _wait_for_line(fake, "Press Ctrl-C to stop")
+        app = _start(ports(app_cmd), env)
+        try:
+            _wait_for_line(app, "Application startup complete")
+            page = json.loads(_run(ports(page_curl), env))
+            assert len(page["data"]) == 5
+            assert page["meta"]["total"] == 1000
+            lines = _run(ports(export_curl), env).splitlines()
+            assert len(lines) == 1000
+            assert len({json.loads(line)["id"] for line in lines}) == 1000
+        finally:
+            _stop(app)
+    finally:
+        _stop(fake)

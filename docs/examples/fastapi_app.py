@@ -1,6 +1,8 @@
 """A FastAPI service in front of the Anam share-links API, built on one shared AnamClient.
 
-Run it with ``ANAM_API_KEY=... uvicorn fastapi_app:app`` (``ANAM_BASE_URL`` is optional).
+Run it from the repository root with
+``ANAM_API_KEY=... uvicorn --app-dir docs/examples fastapi_app:app --port 8001``
+(``ANAM_BASE_URL`` is optional); docs/fastapi.md shows it against the built-in fake server.
 
 - ``GET /share-links?page=&per_page=`` returns one page, as the API's own camelCase JSON.
 - ``GET /share-links/export`` streams every share link as NDJSON, one link per line.
