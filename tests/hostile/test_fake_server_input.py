@@ -82,7 +82,7 @@ async def test_deeply_nested_bodies_get_a_json_400(method: str, depth: int) -> N
     async with FakeAnamAPI(links=3) as api:
         path = "/v1/share-links" if method == "POST" else f"/v1/share-links/{api.links[0]['id']}"
         headers = {"Authorization": f"Bearer {api.api_key}", "Content-Type": "application/json"}
-        nested = b'{"personaId": ' * depth + b"1" + b"}" * depth
+        nested = b'{"usageLimit": ' * depth + b"1" + b"}" * depth
         deep = nested if len(nested) < MiB else b"[" * (MiB - 1)
         async with (
             aiohttp.ClientSession() as http,
