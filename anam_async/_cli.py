@@ -107,6 +107,21 @@ _OPTION_NAMES: Final = {
     "api_key": "the API key",
 }
 _PARAMETER_AT_START: Final = re.compile(r"^([a-z_]+)(?==| is )")
+# The library states its rules in Python's words; the command line says them in plain ones.
+_PLAIN_WORDS: Final = (
+    (re.compile(r"an int in (\d+)\.\.(\d+)"), r"a whole number from \1 to \2"),
+    (re.compile(r"an int >= (\d+)"), r"a whole number, at least \1"),
+    (
+        re.compile(r"a uuid\.UUID or a UUID string \(36-char hyphenated or 32 hex digits\)"),
+        "a UUID (36 characters with hyphens, or 32 hex digits)",
+    ),
+    (re.compile(r"a positive finite number( \(at most 2\*\*53\))?"), "a number greater than 0"),
+    (re.compile(r"a str\b"), "text"),
+    (re.compile(r" or None\b"), ""),
+    (re.compile(r"allow_insecure_http=True"), "--allow-insecure-http"),
+)
+# aiohttp names its TLS setting in connection errors ("host:443 ssl:default [...]").
+_AIOHTTP_SSL_NOTE: Final = re.compile(r" ssl:(?:default|True|False|None|<[^>]*>)")
 
 
 class UsageError(Exception):
@@ -166,10 +181,29 @@ def encode_jsonl(links: Sequence[PersonaShareLink]) -> bytes:
 def _cli_message(exc: AnamValidationError) -> str:
     """Say a library validation message with the CLI's option names (``--per-page=0 ...``)."""
     message = str(exc)
+    for pattern, plain in _PLAIN_WORDS:
+        message = pattern.sub(plain, message)
     match = _PARAMETER_AT_START.match(message)
     if match and match.group(1) in _OPTION_NAMES:
         return _OPTION_NAMES[match.group(1)] + message[match.end() :]
     return message
+
+
+def _links(count: int) -> str:
+    return f"{count} share link" if count == 1 else f"{count} share links"
+
+
+def _hours(raw: str | None) -> float | None:
+    """``--expires-in-hours`` as a number; refused in the user's spelling (``0``, not ``0.0``)."""
+    if raw is None:
+        return None
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and hours > 0):
+        raise UsageError(f"--expires-in-hours={raw} is invalid: must be a number greater than 0")
+    return hours
 
 
 # --------------------------------------------------------------------------- the client
@@ -192,7 +226,9 @@ async def _open_client(args: argparse.Namespace) -> AsyncIterator[AnamClient]:
             "no API key: pass --api-key KEY or set ANAM_API_KEY "
             "(or add --fake to try the command against a local fake API)"
         )
-    async with AnamClient(api_key, base_url=args.base_url) as client:
+    async with AnamClient(
+        api_key, base_url=args.base_url, allow_insecure_http=args.allow_insecure_http
+    ) as client:
         yield client
 
 
@@ -258,7 +294,7 @@ async def _get(args: argparse.Namespace, client: AnamClient) -> int:
 async def _create(args: argparse.Namespace, client: AnamClient) -> int:
     link = await client.share_links.create(
         persona_id=args.persona_id,
-        expires_in_hours=args.expires_in_hours,
+        expires_in_hours=_hours(args.expires_in_hours),
         usage_limit=args.usage_limit,
     )
     _print_json(link)
@@ -273,7 +309,7 @@ async def _delete(args: argparse.Namespace, client: AnamClient) -> int:
 
 async def _update(args: argparse.Namespace, client: AnamClient) -> int:
     link = await client.share_links.update(
-        args.id, expires_in_hours=args.expires_in_hours, usage_limit=args.usage_limit
+        args.id, expires_in_hours=_hours(args.expires_in_hours), usage_limit=args.usage_limit
     )
     _print_json(link)
     return EXIT_OK
@@ -506,26 +542,40 @@ async def _export(args: argparse.Namespace, client: AnamClient) -> int:
         )
         if saved is not None and output_path is not None:
             _check_same_query(saved, wanted, progress_path(output_path))
+        # Nothing is created before the first page has arrived: a wrong key, a bad filter or
+        # an unreachable API leaves no empty FILE and no sidecar behind.
+        first = await anext(pages, None)
         with _open_output(args, wanted, saved) as output:
             try:
-                await _copy_pages(args, pages, output, limit=limit)
+                await _copy_pages(args, _starting_with(first, pages), pages, output, limit=limit)
             except BaseException:
                 output.roll_back()
-                if output.path is not None:
+                if output.path is not None and output.checkpoint.lines > 0:
                     print(
-                        f"{output.checkpoint.lines} share links written to {output.path}; "
+                        f"{_links(output.checkpoint.lines)} written to {output.path}; "
                         "run the same command with --resume to continue",
                         file=sys.stderr,
                     )
                 raise
     if output_path is not None:
         progress_path(output_path).unlink(missing_ok=True)
-        print(f"{output.checkpoint.lines} share links written to {output_path}", file=sys.stderr)
+        print(f"{_links(output.checkpoint.lines)} written to {output_path}", file=sys.stderr)
     return EXIT_OK
+
+
+async def _starting_with(
+    first: ShareLinkPage | None, rest: AsyncGenerator[ShareLinkPage, None]
+) -> AsyncGenerator[ShareLinkPage, None]:
+    if first is None:
+        return
+    yield first
+    async for page in rest:
+        yield page
 
 
 async def _copy_pages(
     args: argparse.Namespace,
+    source: AsyncGenerator[ShareLinkPage, None],
     pages: AsyncGenerator[ShareLinkPage, None],
     output: _Output,
     *,
@@ -538,7 +588,7 @@ async def _copy_pages(
     csv_header = output.checkpoint.format == "csv" and output.checkpoint.length == 0
     with _ProgressBar(enabled=show, completed=done) as bar:
         first = True
-        async for page in pages:
+        async for page in source:
             if first:
                 first = False
                 bar.set_total(page.meta.total if limit is None else min(page.meta.total, limit))
@@ -638,6 +688,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> 
         help="the API root (default: ANAM_BASE_URL, else https://api.anam.ai)",
     )
     group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=False if top_level else argparse.SUPPRESS,
+        help="allow a plain http:// --base-url that is not loopback (sends the key in clear)",
+    )
+    group.add_argument(
         "--fake",
         action="store_true",
         default=False if top_level else argparse.SUPPRESS,
@@ -662,7 +718,9 @@ def _add_query_options(parser: argparse.ArgumentParser, *, per_page: int) -> Non
 
 
 def _add_link_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--expires-in-hours", type=float, metavar="HOURS", help="lifetime in hours")
+    parser.add_argument(
+        "--expires-in-hours", metavar="HOURS", help="lifetime in hours, a number > 0"
+    )
     parser.add_argument("--usage-limit", type=int, metavar="N", help="number of uses allowed")
 
 
@@ -686,7 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="anam-async",
         description="Command line for the Anam AI REST API (share links), and a local fake.",
-        epilog="Exit codes: 0 success, 1 API error, 2 usage or validation error, 130 interrupted.",
+        epilog="Exit codes: 0 success, 1 API error, 2 usage or validation error, 130 interrupted "
+        "(Ctrl-C), 141 the reader of stdout went away (as in: export | head).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_global_options(parser, top_level=True)
@@ -852,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnamValidationError as exc:
         return fail(_cli_message(exc), EXIT_USAGE)
     except AnamError as exc:
-        return fail(str(exc), EXIT_API_ERROR)
+        return fail(_AIOHTTP_SSL_NOTE.sub("", str(exc)), EXIT_API_ERROR)
     except BrokenPipeError:
         # The reader went away (`export | head`): stop quietly, and keep Python from
         # complaining when it flushes stdout at exit.

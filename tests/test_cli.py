@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -416,7 +418,7 @@ def test_resume_refuses_a_different_query(
 ) -> None:
     target = tmp_path / "links.jsonl"
     argv = ["--fake", "share-links", "export", "-o", str(target)]
-    interrupt_at_page.append(4)
+    interrupt_at_page.append(9)
     assert run_cli(capsys, *argv, "--per-page", "50").code == 130
     before = target.read_bytes()
     result = run_cli(capsys, *argv, "--per-page", "20", "--resume")
@@ -426,6 +428,39 @@ def test_resume_refuses_a_different_query(
         "not 20;"
     )
     assert target.read_bytes() == before
+
+
+def test_export_that_fails_before_the_first_page_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "links.jsonl"
+    with FakeAnamAPI(links=5).run_in_thread() as api:
+        result = run_cli(
+            capsys,
+            "--api-key",
+            "wrong-key",
+            "--base-url",
+            api.url,
+            "share-links",
+            "export",
+            "-o",
+            str(target),
+        )
+    assert result.code == 1
+    assert result.err == "error: 401 Invalid or missing API key\n"
+    assert "--resume" not in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_interrupted_before_the_first_page_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+) -> None:
+    target = tmp_path / "links.jsonl"
+    interrupt_at_page.append(1)
+    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target))
+    assert result.code == 130
+    assert "--resume" not in result.err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_refuses_a_file_without_progress(
@@ -542,3 +577,93 @@ def test_core_does_not_import_the_cli() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- plain words
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["export", "--limit", "0"],
+            "error: --limit=0 is invalid: must be a whole number, at least 1",
+        ),
+        (
+            ["list", "--per-page", "101"],
+            "error: --per-page=101 is invalid: must be a whole number from 1 to 100",
+        ),
+        (
+            ["list", "--persona-id", "nope"],
+            "error: --persona-id='nope' is invalid: must be a UUID "
+            "(36 characters with hyphens, or 32 hex digits)",
+        ),
+        (
+            ["create", "--persona-id", str(uuid.UUID(int=1)), "--expires-in-hours", "0"],
+            "error: --expires-in-hours=0 is invalid: must be a number greater than 0",
+        ),
+    ],
+)
+def test_validation_errors_speak_in_flags_and_plain_words(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    result = run_cli(capsys, "--fake", "share-links", *argv)
+    assert result.code == 2
+    assert result.err == expected + "\n"
+
+
+def test_an_insecure_base_url_points_to_the_flag_that_allows_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--api-key", "k", "--base-url", "http://example.com", "share-links", "list"]
+    result = run_cli(capsys, *argv)
+    assert result.code == 2
+    assert "--allow-insecure-http" in result.err
+    assert "allow_insecure_http" not in result.err
+
+
+def test_allow_insecure_http_lets_a_plain_http_url_through(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The URL is accepted and tried; the .invalid name cannot resolve, which is one line."""
+    argv = ["--api-key", "k", "--base-url", "http://anam.invalid", "--allow-insecure-http"]
+    result = run_cli(capsys, *argv, "share-links", "list")
+    assert result.code == 1
+    assert result.err.startswith("error: cannot connect")
+    assert "ssl:" not in result.err
+    assert result.err.count("\n") == 1
+
+
+def test_one_link_is_one_share_link(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "one.jsonl"
+    result = run_cli(capsys, "--fake", "share-links", "export", "--limit", "1", "-o", str(target))
+    assert result.code == 0, result.err
+    assert result.err.endswith(f"1 share link written to {target}\n")
+
+
+def test_the_top_level_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "--help")
+    assert result.code == 0
+    text = " ".join(result.out.split())
+    for code in ("0 success", "1 API error", "2 usage", "130 interrupted", "141"):
+        assert code in text
+
+
+def _documented_fake_commands() -> list[str]:
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("anam-async --fake ")]
+
+
+def test_docs_cli_has_runnable_fake_examples() -> None:
+    assert len(_documented_fake_commands()) >= 5
+
+
+@pytest.mark.parametrize("command", _documented_fake_commands())
+def test_every_fake_command_in_docs_cli_runs_as_written(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """The documented ids are the seeded fake's, so each command succeeds as written."""
+    result = run_cli(capsys, *shlex.split(command)[1:])
+    assert result.code == 0, result.err
