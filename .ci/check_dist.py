@@ -36,6 +36,7 @@ SDIST_ALLOWED = [
     "docs/*.md",
     "docs/examples/*.py",
     "docs/img/*.png",
+    "docs/css/*.css",
     "benchmarks/*.py",
     "benchmarks/README.md",
 ]

@@ -85,7 +85,10 @@ EXIT_BROKEN_PIPE: Final = 141
 FAKE_LINKS: Final = 1000
 FAKE_SEED: Final = 0
 FAKE_SERVER_RECORDED_REQUESTS: Final = 10
-_INSTALL_HINT: Final = 'error: the anam-async command needs rich: pip install "anam-async[cli]"'
+_INSTALL_HINT: Final = (
+    'error: the anam-async command needs rich: pip install -e ".[cli]" in a clone '
+    '(pip install "anam-async[cli]" once it is released)'
+)
 _REDACTED: Final = "***"
 
 _json_encoder: Final = msgspec.json.Encoder()

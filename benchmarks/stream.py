@@ -392,6 +392,7 @@ def draw_chart(path: Path, walls: dict[int, float], sizes: Sizes, sequential_htt
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     levels = sorted(walls)
     latency_ms = sizes.s1_latency * 1000
@@ -415,7 +416,11 @@ def draw_chart(path: Path, walls: dict[int, float], sizes: Sizes, sequential_htt
     ax.set_yscale("log")
     ax.set_xticks(levels, [str(c) for c in levels])
     ax.set_xlabel("concurrency")
-    ax.set_ylabel("wall time (ms, log)")
+    ax.set_ylabel("wall time (ms, log scale)")
+    # Plain milliseconds on both major and minor ticks, not matplotlib's 6x10^3.
+    plain_ms = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    ax.yaxis.set_major_formatter(plain_ms)
+    ax.yaxis.set_minor_formatter(plain_ms)
     ax.set_title(
         f"stream(): {pages} pages x {PER_PAGE} items, {latency_ms:.0f} ms latency per request"
     )

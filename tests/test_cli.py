@@ -311,7 +311,8 @@ def test_missing_rich_says_how_to_install(
     monkeypatch.setitem(sys.modules, "rich", None)
     result = run_cli(capsys, "--fake", "share-links", "list")
     assert result.code == 2
-    assert result.err == 'error: the anam-async command needs rich: pip install "anam-async[cli]"\n'
+    assert result.err == _cli._INSTALL_HINT + "\n"
+    assert 'pip install -e ".[cli]"' in result.err
 
 
 def test_the_key_is_never_printed(
