@@ -7,6 +7,8 @@ async with AnamClient() as client:
 ```
 """
 
+from msgspec import Struct as _Struct
+
 from ._client import AnamClient, ShareLinks
 from ._types import Page, Pagination, PersonaShareLink, ShareLink, ShareLinkPage, ShareLinkType
 from ._version import __version__
@@ -50,3 +52,13 @@ __all__ = [
     "ShareLinks",
     "__version__",
 ]
+
+# Public names show where users import them from (``anam_async.AnamClient``, also in
+# tracebacks and reprs), not the private module that defines them: httpx does the same.
+# Not the Structs: msgspec (and typing.get_type_hints) resolve their string annotations in
+# the namespace of ``__module__``, which must stay the defining module.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and not issubclass(_value, _Struct):
+        _value.__module__ = "anam_async"
+del _name, _value

@@ -6,6 +6,8 @@ import inspect
 import re
 from pathlib import Path
 
+import msgspec
+
 import anam_async
 from anam_async import testing
 
@@ -40,6 +42,37 @@ def test_exported_names_are_exactly_the_public_ones() -> None:
     assert anam_async.__all__ == sorted(anam_async.__all__)
     for name in anam_async.__all__:
         assert hasattr(anam_async, name)
+
+
+def test_every_public_name_in_the_package_is_exported() -> None:
+    """Derived from the package's contents (as httpx does): a stray public name fails here."""
+    public = {
+        name
+        for name, value in vars(anam_async).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert sorted(public | {"__version__"}) == anam_async.__all__
+
+
+def test_every_public_module_lists_exactly_its_public_names() -> None:
+    for module in (anam_async.errors, testing):
+        defined = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and getattr(value, "__module__", None) == module.__name__
+            and (inspect.isclass(value) or inspect.isfunction(value))
+        }
+        assert defined <= set(module.__all__), (module.__name__, defined - set(module.__all__))
+        assert module.__all__ == sorted(module.__all__)
+
+
+def test_public_classes_say_they_come_from_the_package() -> None:
+    for name in anam_async.__all__:
+        value = getattr(anam_async, name)
+        if inspect.isclass(value) and not issubclass(value, msgspec.Struct):
+            assert value.__module__ == "anam_async", name
+    assert repr(anam_async.AnamClient).startswith("<class 'anam_async.AnamClient'")
 
 
 def test_version_matches_the_distribution_metadata() -> None:
