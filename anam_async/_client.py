@@ -64,6 +64,8 @@ logger: Final = logging.getLogger("anam_async")
 
 DEFAULT_BASE_URL: Final = "https://api.anam.ai"
 _OVERLOAD_STATUSES: Final = frozenset({429, 503})
+#: Pages in a row whose items were all yielded already, after which a stream gives up.
+STALE_PAGES_LIMIT: Final = 3
 # Control characters and whitespace would let a key split a header or smuggle another one.
 _BAD_KEY_CHARS: Final = re.compile(r"[\s\x00-\x1f\x7f]")
 _USER_AGENT: Final = (
@@ -840,6 +842,7 @@ async def _fetch_pages(
     # item, the price of "never the same item twice" when the listing shifts.
     seen: set[int] = set()
     yielded = 0
+    stale = 0
     numbered_pages = iterate_pages(
         fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
     )
@@ -855,6 +858,21 @@ async def _fetch_pages(
                     page = _drop_seen(page, seen)
             else:
                 page = _drop_seen(page, seen)
+            # A server that keeps sending pages of items already yielded (a lying
+            # meta.lastPage, say) would hold the stream forever: a bounded number of such
+            # pages in a row ends it. An empty page is the end, never a repeat.
+            stale = stale + 1 if keys and not page.data else 0
+            if stale >= STALE_PAGES_LIMIT:
+                url = client.base_url + page_request(_number).target
+                raise APIResponseValidationError(
+                    f"invalid listing for GET {url}: {stale} pages in a row (up to page "
+                    f"{_number}) brought only items already yielded; the server keeps "
+                    "sending the same items",
+                    method="GET",
+                    url=url,
+                    status=200,
+                    body_snippet="",
+                )
             yielded += 1
             if limit is not None and yielded >= limit:
                 await numbered_pages.aclose()
