@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import re
+import threading
 import uuid
 from collections.abc import (
     AsyncGenerator,
@@ -239,7 +240,10 @@ class AnamClient:
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Guards the lazy creation of the owned session against a first call from two threads.
+        self._session_lock = threading.Lock()
         self._closed = False
+        self._close_done: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()
         # Loop time before which no request of this client starts (the 429 pause).
         self._paused_until = 0.0
@@ -281,9 +285,20 @@ class AnamClient:
         """Close the client: cancel calls in flight (they raise ``AnamError``) and close an
         owned session. Idempotent; a borrowed session is left open.
         """
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and loop is not self._loop:
+            # Nothing is changed: the client stays usable, and closable, in its own loop.
+            raise AnamError(
+                "close() was called from another event loop than the one this AnamClient "
+                "belongs to; close it in its own loop"
+            )
         if self._closed:
+            # A concurrent close() returns only once the first one has closed the session.
+            if self._close_done is not None:
+                await asyncio.shield(self._close_done)
             return
         self._closed = True
+        self._close_done = loop.create_future()
         in_flight = list(self._in_flight)
         for future in in_flight:
             future.cancel()
@@ -293,8 +308,11 @@ class AnamClient:
         finally:
             # Even when this close() is itself cancelled while it waits: the client is marked
             # closed already, so no later close() would get another chance.
-            if self._owns_session and self._session is not None:
-                await self._session.close()
+            try:
+                if self._owns_session and self._session is not None:
+                    await self._session.close()
+            finally:
+                self._close_done.set_result(None)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -307,13 +325,15 @@ class AnamClient:
         self._check_open()
         loop = asyncio.get_running_loop()
         if self._loop is None:
-            if self._session is None:
-                self._session = aiohttp.ClientSession()
-                self._loop = loop
-            else:
-                # aiohttp keeps the loop a session was made in as `_loop` (the public `loop`
-                # property warns); a borrowed session lives there, not necessarily here.
-                self._loop = getattr(self._session, "_loop", loop)
+            with self._session_lock:
+                if self._loop is None:
+                    if self._session is None:
+                        self._session = aiohttp.ClientSession()
+                        self._loop = loop
+                    else:
+                        # aiohttp keeps the loop a session was made in as `_loop` (the public
+                        # `loop` property warns); a borrowed session lives there.
+                        self._loop = getattr(self._session, "_loop", loop)
         if loop is not self._loop:
             raise AnamError(
                 "this AnamClient belongs to another event loop; create one client per loop"
@@ -408,6 +428,7 @@ class AnamClient:
                 )
                 decision = _retry.decide_error(
                     sent=exc.request_sent,
+                    transient=exc.transient,
                     idempotent=request.idempotent,
                     retries_done=retries,
                     max_retries=self._max_retries,
