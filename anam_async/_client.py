@@ -65,6 +65,22 @@ logger: Final = logging.getLogger("anam_async")
 
 DEFAULT_BASE_URL: Final = "https://api.anam.ai"
 _OVERLOAD_STATUSES: Final = frozenset({429, 503})
+_IPV4_LOOPBACK: Final = ipaddress.IPv4Network("127.0.0.0/8")
+_IPV6_LOOPBACK: Final = ipaddress.IPv6Address("::1")
+# RFC 9110 section 5.6.2: a field name is a token.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than HTAB (RFC 9110 section 5.5), and DEL.
+_BAD_VALUE_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The headers that carry the key, frame or route the request, or say what its body is.
+_RESERVED_HEADERS: Final = {
+    "authorization": "cannot be set: the client sends the key itself (pass api_key)",
+    "content-length": "cannot be set: it frames the request, and aiohttp sets it",
+    "transfer-encoding": "cannot be set: it frames the request, and aiohttp sets it",
+    "host": "cannot be set: it routes the request; it comes from base_url",
+    "connection": "cannot be set: aiohttp manages the connection",
+    "content-type": "cannot be set: bodies are JSON and labelled so; another label would "
+    "make the API ignore them",
+}
 #: Pages in a row whose items were all yielded already, after which a stream gives up.
 STALE_PAGES_LIMIT: Final = 3
 # Control characters and whitespace would let a key split a header or smuggle another one.
@@ -78,40 +94,52 @@ _sleep = asyncio.sleep
 
 
 def _is_loopback(host: str) -> bool:
+    # Exactly localhost, 127.0.0.0/8 and ::1 on every Python version: ip_address's
+    # is_loopback also takes ::ffff:127.0.0.1 from 3.13 on, and a scoped ::1%eth0.
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address):
+        return address.scope_id is None and address == _IPV6_LOOPBACK
+    return address in _IPV4_LOOPBACK
 
 
 def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
+    # The value is never shown: a key passed here by mistake, or credentials in the URL,
+    # must not reach a message.
+    def refuse(rule: str) -> AnamValidationError:
+        return AnamValidationError(f"base_url is invalid: {rule}")
+
     if not isinstance(base_url, str):
-        raise _wire.invalid("base_url", base_url, "must be an http(s) URL string")
+        raise refuse(f"must be an http(s) URL string, not {type(base_url).__name__}")
     if re.search(r"[\x00-\x20\x7f]", base_url):
-        raise _wire.invalid("base_url", base_url, "must not contain spaces or control characters")
+        raise refuse("must not contain spaces or control characters")
     try:
         # yarl is what aiohttp will send with: its reading of the host is the one that counts
         # (urlsplit reads "http://[::1].evil.test" as the loopback host "::1").
         url = URL(base_url)
         host = url.raw_host
         url.port  # noqa: B018 -- reading it validates the port number
-    except (ValueError, TypeError) as exc:
-        raise _wire.invalid("base_url", base_url, f"not a valid URL ({exc})") from None
+    except (ValueError, TypeError):
+        raise refuse("not a valid URL") from None
     if url.scheme not in ("http", "https") or not host:
-        raise _wire.invalid("base_url", base_url, "must be an http(s) URL with a host")
+        raise refuse("must be an http(s) URL with a host")
     # An empty "?" or "#" would still swallow the path appended after the base URL.
     if "?" in base_url or "#" in base_url or url.raw_user is not None or url.raw_password:
-        raise _wire.invalid(
-            "base_url", base_url, "must not carry a query, a fragment or credentials"
-        )
+        raise refuse("must not carry a query, a fragment or credentials")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise refuse(
+            "its host name cannot be encoded (a label longer than 63 characters?)"
+        ) from None
     if url.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
-        raise _wire.invalid(
-            "base_url",
-            base_url,
+        raise refuse(
             "plain http is allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1); "
-            "use https, or pass allow_insecure_http=True to send the key in clear on purpose",
+            "use https, or pass allow_insecure_http=True to send the key in clear on purpose"
         )
     return base_url.rstrip("/")
 
@@ -120,8 +148,10 @@ def _check_timeout(timeout: object) -> aiohttp.ClientTimeout:
     if isinstance(timeout, aiohttp.ClientTimeout):
         for field in ("total", "connect", "sock_read", "sock_connect"):
             value = getattr(timeout, field)
-            if value is not None and not (isinstance(value, int | float) and value > 0):
-                raise _wire.invalid("timeout", timeout, f"{field} must be > 0 or None")
+            if value is not None and not (
+                isinstance(value, int | float) and value > 0 and math.isfinite(value)
+            ):
+                raise _wire.invalid("timeout", timeout, f"{field} must be finite and > 0, or None")
         return timeout
     rule = "must be a finite number of seconds > 0"
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
@@ -151,22 +181,36 @@ def _check_api_key(api_key: object) -> str:
 
 
 def _check_headers(headers: object) -> dict[str, str]:
+    """The extra headers, keyed by lowercase name. Values are never shown in a message."""
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
-        raise _wire.invalid("headers", headers, "must be a mapping of str to str")
+        raise AnamValidationError(
+            f"headers is invalid: must be a mapping of str to str, not {type(headers).__name__}"
+        )
     checked: dict[str, str] = {}
+    names: dict[str, str] = {}
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
-            raise _wire.invalid("headers", {name: value}, "names and values must be str")
-        if _BAD_KEY_CHARS.search(name) or re.search(r"[\r\n\x00]", value):
-            raise _wire.invalid("headers", name, "names and values must not hold line breaks")
-        if name.lower() == "authorization":
+            raise AnamValidationError("headers is invalid: names and values must be str")
+        if not _TOKEN.fullmatch(name):
+            # Not shown: a name such as "Authorization:Bearer <key>" would carry the key.
             raise AnamValidationError(
-                "headers is invalid: must not set Authorization; pass api_key instead"
+                "headers is invalid: a header name must be an RFC 9110 token "
+                "(letters, digits and !#$%&'*+-.^_`|~, not empty)"
             )
-        checked[name] = value
-    return checked
+        lower = name.lower()
+        if lower in _RESERVED_HEADERS:
+            raise AnamValidationError(f"headers is invalid: {name} {_RESERVED_HEADERS[lower]}")
+        if _BAD_VALUE_CHARS.search(value):
+            raise AnamValidationError(
+                f"headers is invalid: the value of {name} holds a control character"
+            )
+        if lower in checked:
+            raise AnamValidationError(f"headers is invalid: {name} is given twice")
+        checked[lower] = value
+        names[lower] = name
+    return {names[lower]: value for lower, value in checked.items()}
 
 
 class AnamClient:
@@ -226,13 +270,15 @@ class AnamClient:
                     "session", session, "must not carry auth=: the client sends its own key"
                 )
         extra = _check_headers(headers)
-        # A caller's User-Agent is kept after ours rather than replacing it.
-        user_agent = next(
-            (extra.pop(name) for name in list(extra) if name.lower() == "user-agent"), None
-        )
+        lowered = {name.lower(): name for name in extra}
+        # A caller's User-Agent is kept after ours rather than replacing it; a caller's
+        # Accept replaces ours (names compare case-insensitively: one Accept, never two).
+        user_agent = extra.pop(lowered["user-agent"]) if "user-agent" in lowered else None
+        accept = extra.pop(lowered["accept"]) if "accept" in lowered else "application/json"
+        self._key = key
         self._headers: dict[str, str] = {
             **extra,
-            "Accept": "application/json",
+            "Accept": accept,
             "User-Agent": f"{_USER_AGENT} {user_agent}" if user_agent else _USER_AGENT,
             "Authorization": f"Bearer {key}",
         }
@@ -284,21 +330,45 @@ class AnamClient:
     async def close(self) -> None:
         """Close the client: cancel calls in flight (they raise ``AnamError``) and close an
         owned session. Idempotent; a borrowed session is left open.
+
+        Concurrent calls all return once the session is closed. A client that was never
+        used (no session, nothing in flight) closes from any loop; otherwise ``close()``
+        belongs to the client's own loop.
+
+        Raises:
+            AnamError: called from an event loop other than the client's, while it is still
+                open or closing; nothing is changed and the client stays usable there.
         """
         loop = asyncio.get_running_loop()
-        if self._loop is not None and loop is not self._loop:
-            # Nothing is changed: the client stays usable, and closable, in its own loop.
-            raise AnamError(
-                "close() was called from another event loop than the one this AnamClient "
-                "belongs to; close it in its own loop"
-            )
-        if self._closed:
-            # A concurrent close() returns only once the first one has closed the session.
-            if self._close_done is not None:
-                await asyncio.shield(self._close_done)
+        # Under the lock that guards the lazy session, so that a first call racing in another
+        # thread either binds the client to its loop before this (and this raises) or sees
+        # the client closed (and creates no session).
+        with self._session_lock:
+            done = self._close_done
+            if self._loop is not None and loop is not self._loop:
+                if self._closed and done is not None and done.done():
+                    return  # fully closed already: nothing left to change, from any loop
+                # Nothing is changed: the client stays usable, and closable, in its own loop.
+                raise AnamError(
+                    "close() was called from another event loop than the one this AnamClient "
+                    "belongs to; close it in its own loop"
+                )
+            if self._closed:
+                first = False
+            else:
+                first = True
+                self._closed = True
+                if self._loop is not None:
+                    done = self._close_done = loop.create_future()
+        if not first:
+            # A concurrent close() returns only once the first one has closed the session;
+            # shielded, so that cancelling a waiter never cancels the shared future.
+            if done is not None:
+                await asyncio.shield(done)
             return
-        self._closed = True
-        self._close_done = loop.create_future()
+        if done is None:
+            # Never used: no session of ours and nothing in flight, so nothing to wait for.
+            return
         in_flight = list(self._in_flight)
         for future in in_flight:
             future.cancel()
@@ -312,7 +382,7 @@ class AnamClient:
                 if self._owns_session and self._session is not None:
                     await self._session.close()
             finally:
-                self._close_done.set_result(None)
+                done.set_result(None)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -321,11 +391,17 @@ class AnamClient:
             raise AnamError("this AnamClient is closed; create a new one")
 
     def _ensure_session(self) -> aiohttp.ClientSession:
-        """Return the session, creating an owned one lazily inside the running loop."""
+        """Return the session, creating an owned one lazily inside the running loop.
+
+        The first call binds the client to its loop, under a lock: of several threads racing
+        for it, one creates the session and the others get ``AnamError`` (another loop).
+        """
         self._check_open()
         loop = asyncio.get_running_loop()
         if self._loop is None:
             with self._session_lock:
+                # Again under the lock: a close() from another thread may have come first.
+                self._check_open()
                 if self._loop is None:
                     if self._session is None:
                         self._session = aiohttp.ClientSession()
@@ -368,11 +444,6 @@ class AnamClient:
                     "the AnamClient was closed while this request was in flight"
                 ) from None
             raise
-
-    def _redacted(self, body: bytes) -> bytes:
-        """``body`` with the API key replaced by ``***``, for a server that echoes it back."""
-        key = self._headers["Authorization"].removeprefix("Bearer ")
-        return body.replace(key.encode(), b"***")
 
     async def _wait_out_pause(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
@@ -458,7 +529,7 @@ class AnamClient:
                         )
                     except APIResponseValidationError as exc:
                         # Redact the whole body, then cut: a key across the cut stays hidden.
-                        exc.body_snippet = _wire.snippet(self._redacted(raw.body))
+                        exc.body_snippet = _wire.snippet(_wire.redact_bytes(raw.body, self._key))
                         raise
                 retry_after = _retry.retry_after_seconds(raw.headers)
                 decision = _retry.decide_status(
@@ -474,10 +545,11 @@ class AnamClient:
                     raise _wire.status_exception(
                         raw.status,
                         raw.headers,
-                        self._redacted(raw.body),
+                        raw.body,
                         method=request.method,
                         url=text_url,
                         retry_after=retry_after,
+                        secret=self._key,
                     )
                 if on_overload is not None and raw.status in _OVERLOAD_STATUSES:
                     on_overload()
@@ -868,7 +940,7 @@ async def _fetch_pages(
         fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
     )
     async with aclosing(numbered_pages):
-        async for _number, page in numbered_pages:
+        async for number, page in numbered_pages:
             keys = [item.id.int for item in page.data]
             before = len(seen)
             # Fast path in C: no id seen before and none twice on this page.
@@ -882,13 +954,14 @@ async def _fetch_pages(
             # A server that keeps sending pages of items already yielded (a lying
             # meta.lastPage, say) would hold the stream forever: a bounded number of such
             # pages in a row ends it. An empty page is the end, never a repeat.
+            # Counted from what was dropped, not from how "already yielded" is decided.
             stale = stale + 1 if keys and not page.data else 0
             if stale >= STALE_PAGES_LIMIT:
-                url = client.base_url + page_request(_number).target
+                url = client.base_url + page_request(number).target
                 raise APIResponseValidationError(
-                    f"invalid listing for GET {url}: {stale} pages in a row (up to page "
-                    f"{_number}) brought only items already yielded; the server keeps "
-                    "sending the same items",
+                    f"invalid listing for GET {url}: {stale} pages in a row (pages "
+                    f"{number - stale + 1}..{number}) brought only items already yielded; "
+                    "the server keeps sending the same items",
                     method="GET",
                     url=url,
                     status=200,

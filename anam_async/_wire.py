@@ -11,10 +11,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .errors import (
     AnamValidationError,
@@ -47,6 +48,9 @@ JSON_CONTENT_TYPE: Final = "application/json"
 SNIPPET_CHARS: Final = 200
 _VALUE_CHARS: Final = 60
 _MAX_SAFE_INT: Final = 2**53
+#: The largest int any parameter takes.
+MAX_INT: Final = 2**63 - 1
+REDACTED: Final = "***"
 
 _UUID_RE: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}"
@@ -102,28 +106,36 @@ def invalid(name: str, value: object, rule: str) -> AnamValidationError:
     return AnamValidationError(f"{name}={_shown(value)} is invalid: {rule}")
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # bool is an int subclass, but page=True is a bug, never a page number.
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Return ``value`` if it is an int (not a bool) in ``low..high``; else raise."""
-    if not _is_int(value) or value < low or (high is not None and value > high):  # type: ignore[operator]
-        rule = (
-            f"must be an int in {low}..{high}" if high is not None else f"must be an int >= {low}"
-        )
-        raise invalid(name, value, rule)
-    return value  # type: ignore[return-value]
+    """Return ``value`` if it is an int (not a bool) in ``low..high``; else raise.
+
+    Without ``high`` the bound is ``2**63 - 1``: no parameter of the API is larger, and a
+    huge int would fail later (formatting it into a URL) with Python's own ValueError.
+    """
+    top = MAX_INT if high is None else high
+    if not _is_int(value) or not low <= value <= top:
+        raise invalid(name, value, _int_rule(low, high))
+    return value
 
 
 def check_optional_int(name: str, value: object, low: int) -> int | None:
     """Like ``check_int`` with no upper bound, but ``None`` passes."""
     if value is None:
         return None
-    if not _is_int(value) or value < low:  # type: ignore[operator]
-        raise invalid(name, value, f"must be an int >= {low} or None")
-    return value  # type: ignore[return-value]
+    if not _is_int(value) or not low <= value <= MAX_INT:
+        raise invalid(name, value, _int_rule(low, None) + " or None")
+    return value
+
+
+def _int_rule(low: int, high: int | None) -> str:
+    if high is not None:
+        return f"must be an int in {low}..{high}"
+    return f"must be an int >= {low} (at most 2**63 - 1)"
 
 
 def check_bool(name: str, value: object) -> bool:
@@ -153,7 +165,8 @@ def check_uuid(name: str, value: object) -> str:
     known to be exactly 32 hex digits.
     """
     if isinstance(value, uuid.UUID):
-        return str(value)
+        # From the value, never from str(): a subclass's __str__ could put anything in the path.
+        return str(uuid.UUID(int=value.int))
     if isinstance(value, str) and _UUID_RE.fullmatch(value):
         return str(uuid.UUID(value))
     raise invalid(
@@ -340,6 +353,34 @@ def _error_message(decoded: Any, body: bytes) -> str:
     return snippet(body)
 
 
+def redact_bytes(body: bytes, secret: str | None) -> bytes:
+    """``body`` with every raw occurrence of ``secret`` replaced by ``***``."""
+    return body.replace(secret.encode(), REDACTED.encode()) if secret else body
+
+
+def _redact_decoded(value: Any, secret: str) -> Any:
+    # JSON can spell the key with \u escapes, which only decoding turns back into the key.
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, list):
+        return [_redact_decoded(item, secret) for item in value]
+    if isinstance(value, dict):
+        return {
+            _redact_decoded(key, secret): _redact_decoded(item, secret)
+            for key, item in value.items()
+        }
+    return value
+
+
+def _redact_headers(headers: Mapping[str, str], secret: str | None) -> Mapping[str, str]:
+    if not secret or not any(secret in value for value in headers.values()):
+        return headers
+    redacted: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        redacted.add(name, value.replace(secret, REDACTED))
+    return CIMultiDictProxy(redacted)
+
+
 def status_exception(
     status: int,
     headers: Mapping[str, str],
@@ -348,13 +389,23 @@ def status_exception(
     method: str,
     url: str,
     retry_after: float | None = None,
+    secret: str | None = None,
 ) -> APIStatusError:
-    """Build the exception for a non-2xx response (``.body`` is the JSON, else the text)."""
+    """Build the exception for a non-2xx response (``.body`` is the JSON, else the text).
+
+    ``secret`` (the API key) is replaced by ``***`` wherever the server echoed it: in the
+    raw body, in the decoded JSON (where unicode escapes may have spelled it), in the message
+    and in the headers.
+    """
+    body = redact_bytes(body, secret)
+    headers = _redact_headers(headers, secret)
     decoded: Any
     try:
         decoded = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):
         decoded = body.decode("utf-8", errors="replace")
+    if secret:
+        decoded = _redact_decoded(decoded, secret)
     message = _error_message(decoded, body)
     cls = status_error(status)
     if cls is RateLimitError:

@@ -97,7 +97,7 @@ def test_plain_http_to_loopback_is_allowed(url: str) -> None:
     ],
 )
 def test_plain_http_to_other_hosts_is_refused(url: str) -> None:
-    with pytest.raises(AnamValidationError, match=r"^base_url=.*loopback"):
+    with pytest.raises(AnamValidationError, match=r"^base_url is invalid: .*loopback"):
         AnamClient(KEY, base_url=url)
 
 
@@ -120,7 +120,7 @@ def test_plain_http_allowed_when_asked() -> None:
     ],
 )
 def test_bad_base_url_is_refused(url: str) -> None:
-    with pytest.raises(AnamValidationError, match=r"^base_url="):
+    with pytest.raises(AnamValidationError, match=r"^base_url is invalid: "):
         AnamClient(KEY, base_url=url)
 
 

@@ -149,7 +149,7 @@ def test_huge_timeout_is_a_validation_error() -> None:
     ],
 )
 def test_base_url_that_would_garble_requests_is_refused(url: str) -> None:
-    with pytest.raises(AnamValidationError, match=r"^base_url="):
+    with pytest.raises(AnamValidationError, match=r"^base_url is invalid: "):
         AnamClient("k", base_url=url)
 
 

@@ -732,13 +732,13 @@ def _is_uuid_form(value: object) -> bool:
 
 
 VALID: dict[str, Callable[[object], bool]] = {
-    "page": lambda v: _is_int(v) and v >= 1,  # type: ignore[operator]
+    "page": lambda v: _is_int(v) and 1 <= v <= 2**63 - 1,  # type: ignore[operator]
     "per_page": lambda v: _is_int(v) and 1 <= v <= 100,  # type: ignore[operator]
     "search": lambda v: v is None or isinstance(v, str),
     "persona_id": lambda v: v is None or _is_uuid_form(v),
     "concurrency": lambda v: _is_int(v) and 1 <= v <= 64,  # type: ignore[operator]
-    "limit": lambda v: v is None or (_is_int(v) and v >= 1),  # type: ignore[operator]
-    "start_page": lambda v: _is_int(v) and v >= 1,  # type: ignore[operator]
+    "limit": lambda v: v is None or (_is_int(v) and 1 <= v <= 2**63 - 1),  # type: ignore[operator]
+    "start_page": lambda v: _is_int(v) and 1 <= v <= 2**63 - 1,  # type: ignore[operator]
 }
 
 JUNK = st.one_of(
