@@ -228,6 +228,8 @@ class AnamClient:
         session: A borrowed ``aiohttp.ClientSession``: used, never closed by the client.
         headers: Extra default headers (not ``Authorization``).
         allow_insecure_http: Allow ``http://`` to hosts that are not loopback.
+        max_response_bytes: The largest body one response may hold, counted after
+            decompression; a larger one raises ``APIResponseValidationError`` (not retried).
 
     Attributes:
         share_links: The share-links resource (`ShareLinks`): list, stream, pages, get,
@@ -247,6 +249,7 @@ class AnamClient:
         session: aiohttp.ClientSession | None = None,
         headers: Mapping[str, str] | None = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get("ANAM_API_KEY")
@@ -261,6 +264,7 @@ class AnamClient:
         self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self._timeout = _check_timeout(timeout)
         self._max_retries = _wire.check_int("max_retries", max_retries, 0)
+        self._max_response_bytes = _wire.check_int("max_response_bytes", max_response_bytes, 1)
         if session is not None:
             if not isinstance(session, aiohttp.ClientSession):
                 raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
@@ -487,6 +491,7 @@ class AnamClient:
                     headers=headers,
                     body=request.body,
                     client_timeout=self._timeout,
+                    max_response_bytes=self._max_response_bytes,
                 )
             except APIConnectionError as exc:
                 logger.debug(

@@ -6,7 +6,10 @@ The whole policy is here:
   429, 500, 502, 503 and 504, for idempotent requests (GET, PUT). A POST is retried only on
   429 and on errors raised before the request was sent (failure to connect, connect timeout):
   a create is never sent twice by accident.
-- Never retried: any other status (400, 401, 403, 404, ...), and bodies that do not decode.
+- Never retried: any other status (400, 401, 403, 404, ...), bodies that do not decode or
+  exceed ``max_response_bytes`` (the transport raises those as ``APIResponseValidationError``,
+  which is not a connection error), and errors that are not transient (a TLS certificate that
+  does not verify, a failed TLS handshake): ``decide_error`` stops on ``transient=False``.
 - The n-th wait is uniform in [b/2, b] with b = min(8, 0.5 * 2 ** (n - 1)) seconds.
 - ``retry-after-ms``, else ``Retry-After`` (seconds or an HTTP date), replaces that wait when
   it is at most 60 s; a longer one ends the retries at once, whatever the status.
@@ -149,6 +152,7 @@ def decide_error(
     retries_done: int,
     max_retries: int,
     reason: str,
+    transient: bool = True,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
     """Decide about a connection error or timeout.
@@ -159,8 +163,10 @@ def decide_error(
         retries_done: Retries already made for this call.
         max_retries: The client's ``max_retries``.
         reason: The error, for the log line.
+        transient: False when trying again cannot help (``APIConnectionError.transient``):
+            never retried, whatever the method.
         rand: The source of jitter, in [0, 1).
     """
-    if retries_done >= max_retries or (sent and not idempotent):
+    if not transient or retries_done >= max_retries or (sent and not idempotent):
         return STOP
     return Decision(retry=True, wait=backoff(retries_done + 1, rand), reason=reason)

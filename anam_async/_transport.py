@@ -1,30 +1,132 @@
 """The only module that touches aiohttp: send one request, return status, headers and body.
 
 aiohttp's exceptions are translated here into the library's, with a note of whether the
-request may have reached the server (the retry policy needs it for POST).
+request may have reached the server and whether trying again may help (the retry policy
+needs both). Three rules hold for every error that leaves this module:
+
+- It is raised outside the ``except`` block, so neither ``__cause__`` nor ``__context__``
+  holds aiohttp's exception: that one carries ``RequestInfo``, whose headers hold
+  ``Authorization: Bearer <key>``.
+- The text taken from aiohttp's exception (which may quote a status or header line that a
+  server echoed the key into) has the key, and any run of 8 or more of its characters, replaced
+  by ``***``. Header values of a response are redacted the same way (the whole key).
+- A body is read in chunks and counted after decompression; past ``max_response_bytes``
+  (or with a larger ``Content-Length``) reading stops and ``APIResponseValidationError``
+  is raised, which the client never retries.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .errors import APIConnectionError, APITimeoutError
+from ._wire import snippet
+from .errors import APIConnectionError, APIError, APIResponseValidationError, APITimeoutError
 
-__all__ = ["RawResponse", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "redact", "send"]
+
+#: The default bound on one response body, after decompression.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+_CHUNK_BYTES: Final = 64 * 1024
+#: How much of aiohttp's exception text is looked at, and how much of it is shown.
+_SCANNED_CHARS: Final = 4096
+_DETAIL_CHARS: Final = 500
+#: The shortest run of the key's characters that is redacted when found on its own (a key
+#: cut short by aiohttp's truncation of a long line, say).
+_FRAGMENT_CHARS: Final = 8
+_REDACTED: Final = "***"
+_WHITESPACE: Final = re.compile(r"\s+")
+# Peers that close or reset during the handshake (an overloaded load balancer) surface as
+# these; they may well succeed next time, unlike a certificate or a protocol mismatch.
+_TRANSIENT_SSL: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """A whole response: status, headers and the body read to the end."""
+    """A whole response: status, headers (the key redacted) and the body read to the end."""
 
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+
+
+def _secret(headers: Mapping[str, str]) -> str:
+    """The API key this request carries (the ``Authorization`` value without ``Bearer ``)."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            return value.removeprefix("Bearer ").strip()
+    return ""
+
+
+def _variants(secret: str) -> list[str]:
+    """The key as text may show it: raw, and escaped by ``repr`` (str or bytes) or JSON."""
+    forms = {
+        secret,
+        secret.replace("\\", "\\\\"),
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        json.dumps(secret)[1:-1],
+    }
+    # Longest first, so that an escaped form is replaced whole rather than in part.
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with ``secret`` (raw or escaped) and any 8-character run of it replaced."""
+    if not secret:
+        return text
+    for form in _variants(secret):
+        text = text.replace(form, _REDACTED)
+    width = _FRAGMENT_CHARS
+    if len(secret) < width or len(text) < width:
+        return text
+    grams = {secret[i : i + width] for i in range(len(secret) - width + 1)}
+    hidden = [False] * len(text)
+    found = False
+    for i in range(len(text) - width + 1):
+        if text[i : i + width] in grams:
+            hidden[i : i + width] = [True] * width
+            found = True
+    if not found:
+        return text
+    pieces: list[str] = []
+    for i, char in enumerate(text):
+        if not hidden[i]:
+            pieces.append(char)
+        elif i == 0 or not hidden[i - 1]:
+            pieces.append(_REDACTED)
+    return "".join(pieces)
+
+
+def _redact_headers(headers: CIMultiDictProxy[str], secret: str) -> CIMultiDictProxy[str]:
+    """The headers, rebuilt with the key replaced only when a server echoed it in one."""
+    forms = _variants(secret) if secret else []
+    if not any(form in name or form in value for name, value in headers.items() for form in forms):
+        return headers
+    clean: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        for form in forms:
+            name = name.replace(form, _REDACTED)
+            value = value.replace(form, _REDACTED)
+        clean.add(name, value)
+    return CIMultiDictProxy(clean)
+
+
+def _describe(exc: BaseException, secret: str) -> str:
+    """aiohttp's exception as one line of bounded, redacted text, led by its class name."""
+    text = str(exc)[:_SCANNED_CHARS]
+    text = _WHITESPACE.sub(" ", redact(text, secret)).strip()
+    if len(text) > _DETAIL_CHARS:
+        text = text[:_DETAIL_CHARS] + "..."
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def _connection_error(
@@ -34,12 +136,136 @@ def _connection_error(
     *,
     method: str,
     url: str,
+    secret: str,
     sent: bool,
+    transient: bool = True,
 ) -> APIConnectionError:
-    detail = str(exc) or type(exc).__name__
-    error = cls(f"{what} for {method} {url}: {detail}", method=method, url=url)
+    error = cls(f"{what} for {method} {url}: {_describe(exc, secret)}", method=method, url=url)
     error.request_sent = sent
+    error.transient = transient
     return error
+
+
+def _translate(exc: BaseException, *, method: str, url: str, secret: str) -> APIConnectionError:
+    """The library's error for one of aiohttp's (or a timeout), never holding a reference to it."""
+    # Failing to connect, or timing out while connecting, happens before a byte of the request
+    # is sent: the only errors after which even a POST may be retried.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return _connection_error(
+            APITimeoutError,
+            "connect timeout",
+            exc,
+            method=method,
+            url=url,
+            secret=secret,
+            sent=False,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        # Not transient: a certificate that does not verify will not verify next time either.
+        return _connection_error(
+            APIConnectionError,
+            "TLS certificate verification failed (a certificate problem, not retried)",
+            exc,
+            method=method,
+            url=url,
+            secret=secret,
+            sent=False,
+            transient=False,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorSSLError) and not isinstance(
+        exc.os_error, _TRANSIENT_SSL
+    ):
+        # A protocol or cipher mismatch, or a peer that does not speak TLS: as deterministic
+        # as a bad certificate. A handshake cut short by the peer stays retryable (below).
+        return _connection_error(
+            APIConnectionError,
+            "TLS handshake failed (not retried)",
+            exc,
+            method=method,
+            url=url,
+            secret=secret,
+            sent=False,
+            transient=False,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _connection_error(
+            APIConnectionError,
+            "cannot connect",
+            exc,
+            method=method,
+            url=url,
+            secret=secret,
+            sent=False,
+        )
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        return _connection_error(
+            APITimeoutError, "timeout", exc, method=method, url=url, secret=secret, sent=True
+        )
+    return _connection_error(
+        APIConnectionError,
+        "connection error",
+        exc,
+        method=method,
+        url=url,
+        secret=secret,
+        sent=True,
+    )
+
+
+def _too_large(
+    response: aiohttp.ClientResponse,
+    *,
+    method: str,
+    url: str,
+    limit: int,
+    why: str,
+    start: bytes,
+    secret: str,
+) -> APIResponseValidationError:
+    # Redact before cutting, so that a key across the cut cannot show in part.
+    shown = redact(start[: 4 * 256].decode("utf-8", errors="replace"), secret)
+    return APIResponseValidationError(
+        f"response body for {method} {url} is larger than max_response_bytes={limit}: {why}",
+        method=method,
+        url=url,
+        status=response.status,
+        body_snippet=snippet(shown.encode()),
+    )
+
+
+async def _read_bounded(
+    response: aiohttp.ClientResponse, *, method: str, url: str, limit: int, secret: str
+) -> bytes:
+    """The whole body (decompressed: aiohttp decodes it as it arrives), at most ``limit`` bytes."""
+    length = response.content_length
+    if length is not None and length > limit:
+        response.close()  # drop the connection: not a byte of that body is read
+        raise _too_large(
+            response,
+            method=method,
+            url=url,
+            limit=limit,
+            why=f"Content-Length is {length}; not read",
+            start=b"",
+            secret=secret,
+        )
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        total += len(chunk)
+        if total > limit:
+            response.close()
+            raise _too_large(
+                response,
+                method=method,
+                url=url,
+                limit=limit,
+                why=f"more than {limit} bytes after decompression; reading stopped there",
+                start=chunks[0] if chunks else chunk,
+                secret=secret,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def send(
@@ -50,6 +276,7 @@ async def send(
     headers: Mapping[str, str],
     body: bytes | None,
     client_timeout: aiohttp.ClientTimeout,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> RawResponse:
     """Send one request and read the whole response.
 
@@ -57,9 +284,13 @@ async def send(
 
     Raises:
         APITimeoutError: the attempt ran out of time.
-        APIConnectionError: the connection failed or dropped (a body cut short included).
+        APIConnectionError: the connection failed or dropped (a body cut short included);
+            ``.transient`` is False for a TLS certificate or handshake failure.
+        APIResponseValidationError: the body is larger than ``max_response_bytes``.
     """
     shown = str(url)
+    secret = _secret(headers)
+    failure: APIError
     try:
         async with session.request(
             method,
@@ -71,22 +302,12 @@ async def send(
             # A borrowed session may raise for status by default; statuses are ours to map.
             raise_for_status=False,
         ) as response:
-            return RawResponse(response.status, response.headers, await response.read())
-    # Failing to connect, or timing out while connecting, happens before a byte of the request
-    # is sent: the only errors after which even a POST may be retried.
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise _connection_error(
-            APITimeoutError, "connect timeout", exc, method=method, url=shown, sent=False
-        ) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise _connection_error(
-            APIConnectionError, "cannot connect", exc, method=method, url=shown, sent=False
-        ) from exc
-    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
-        raise _connection_error(
-            APITimeoutError, "timeout", exc, method=method, url=shown, sent=True
-        ) from exc
-    except aiohttp.ClientError as exc:
-        raise _connection_error(
-            APIConnectionError, "connection error", exc, method=method, url=shown, sent=True
-        ) from exc
+            content = await _read_bounded(
+                response, method=method, url=shown, limit=max_response_bytes, secret=secret
+            )
+            return RawResponse(response.status, _redact_headers(response.headers, secret), content)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        failure = _translate(exc, method=method, url=shown, secret=secret)
+    # Raised here, outside the handler, so that aiohttp's exception (and the RequestInfo with
+    # the Authorization header it holds) is neither the cause nor the context of ours.
+    raise failure

@@ -72,9 +72,12 @@ class APIConnectionError(APIError):
     Attributes:
         request_sent: False only when the request surely never left (failure to connect,
             connect timeout); the retry policy retries a POST only then.
+        transient: False when trying again cannot help (a TLS certificate that does not
+            verify, a TLS handshake that fails): the retry policy then never retries.
     """
 
     request_sent: bool = True
+    transient: bool = True
 
 
 class APITimeoutError(APIConnectionError):
