@@ -113,7 +113,7 @@ _PARAMETER_AT_START: Final = re.compile(r"^([a-z_]+)(?==| is )")
 # The library states its rules in Python's words; the command line says them in plain ones.
 _PLAIN_WORDS: Final = (
     (re.compile(r"an int in (\d+)\.\.(\d+)"), r"a whole number from \1 to \2"),
-    (re.compile(r"an int >= (\d+)"), r"a whole number, at least \1"),
+    (re.compile(r"an int >= (\d+)(?: \(at most 2\*\*63 - 1\))?"), r"a whole number, at least \1"),
     (
         re.compile(r"a uuid\.UUID or a UUID string \(36-char hyphenated or 32 hex digits\)"),
         "a UUID (36 characters with hyphens, or 32 hex digits)",
