@@ -493,7 +493,7 @@ class AnamClient:
                     client_timeout=self._timeout,
                     max_response_bytes=self._max_response_bytes,
                 )
-            except APIConnectionError as exc:
+            except (APIConnectionError, APIResponseValidationError) as exc:
                 logger.debug(
                     "%s %s -> %s after %.1f ms (attempt %d)",
                     request.method,
@@ -502,6 +502,8 @@ class AnamClient:
                     (loop.time() - started) * 1000,
                     attempt,
                 )
+                if not isinstance(exc, APIConnectionError):
+                    raise  # a body over max_response_bytes: never retried
                 decision = _retry.decide_error(
                     sent=exc.request_sent,
                     transient=exc.transient,

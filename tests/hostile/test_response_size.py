@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from anam_async import AnamClient, AnamValidationError, APIResponseValidationError
+from anam_async.testing import FakeAnamAPI
 
 MiB = 1024 * 1024
 LIMIT = 8 * MiB
@@ -292,3 +294,17 @@ def test_max_response_bytes_must_be_an_int_of_at_least_one(value: object) -> Non
         AnamValidationError, match=r"^max_response_bytes=.* is invalid: must be an int >= 1"
     ):
         AnamClient(KEY, max_response_bytes=value)  # type: ignore[arg-type]
+
+
+async def test_an_attempt_that_ends_in_the_size_error_has_its_debug_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="anam_async")
+    async with FakeAnamAPI(links=30) as api:
+        async with AnamClient(api.api_key, base_url=api.url, max_response_bytes=100) as client:
+            with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
+                await client.share_links.list()
+    lines = [r.getMessage() for r in caplog.records if r.name == "anam_async"]
+    assert len(lines) == 1
+    assert "APIResponseValidationError" in lines[0]
+    assert "(attempt 1)" in lines[0]
