@@ -300,10 +300,10 @@ async def test_an_attempt_that_ends_in_the_size_error_has_its_debug_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="anam_async")
-    async with FakeAnamAPI(links=30) as api:
-        async with AnamClient(api.api_key, base_url=api.url, max_response_bytes=100) as client:
-            with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
-                await client.share_links.list()
+    api = FakeAnamAPI(links=30)
+    async with api, AnamClient(api.api_key, base_url=api.url, max_response_bytes=100) as client:
+        with pytest.raises(APIResponseValidationError, match="max_response_bytes"):
+            await client.share_links.list()
     lines = [r.getMessage() for r in caplog.records if r.name == "anam_async"]
     assert len(lines) == 1
     assert "APIResponseValidationError" in lines[0]
