@@ -1,0 +1,1 @@
+"""Stoplight Prism, the independent oracle of ``tests/test_prism.py``: its pin and its runner."""
