@@ -32,7 +32,8 @@ What the fake does, in the order it does it, for every request:
 5. sleeps `latency` plus the fault's own delay;
 6. answers with the fault, or normally: unknown path ``404``, wrong method ``405``, bad or
    missing ``Authorization: Bearer <key>`` ``401``, a body not labelled JSON ``415``, invalid
-   input ``400``, then the operation.
+   input ``400``, then the operation;
+7. calls the `on_response` hooks with the answer (a `RecordedResponse`), then sends it.
 
 Data and ordering:
 
@@ -89,7 +90,9 @@ __all__ = [
     "MalformedFault",
     "Operation",
     "RecordedRequest",
+    "RecordedResponse",
     "RequestHook",
+    "ResponseHook",
     "StatusFault",
 ]
 
@@ -100,8 +103,10 @@ _OPERATIONS: Final[tuple[Operation, ...]] = ("list", "get", "create", "update", 
 
 _COLLECTION_PATH: Final = "/v1/share-links"
 _ITEM_PATH: Final = re.compile(r"/v1/share-links/([^/]+)")
+# The spec's "format: uuid": the 36-character hyphenated form, any case (RFC 4122's string
+# representation, as JSON Schema's format checkers read it); 32 bare hex digits are refused.
 _UUID_RE: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _DIGITS_RE: Final = re.compile(r"[0-9]{1,20}")
 _URL_SAFE: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -313,6 +318,42 @@ class RecordedRequest:
 
 RequestHook: TypeAlias = Callable[[RecordedRequest], Awaitable[None] | None]
 """A callback for `FakeAnamAPI.on_request`: sync or async, given the recorded request."""
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    """One answer as the fake decided it, given to the `FakeAnamAPI.on_response` hooks.
+
+    Args:
+        request: The request it answers.
+        status: The HTTP status, e.g. ``200``.
+        headers: The response headers, a case-insensitive mapping (``Content-Type`` included
+            when there is a body).
+        body: The whole body (``b""`` when none). Under a `DropFault` the client gets only
+            part of it, or nothing; one that drops after the headers records ``b""``.
+        fault: The injected fault that shaped this exchange (a `StatusFault`,
+            `MalformedFault`, `DropFault` or `DelayFault`), None for a normal answer.
+    """
+
+    request: RecordedRequest
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    fault: Fault | None
+
+    @property
+    def fault_injected(self) -> bool:
+        """Whether a fault was injected into this exchange (`fault` is not None)."""
+        return self.fault is not None
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` header, ``""`` when there is none."""
+        return self.headers.get("Content-Type", "")
+
+
+ResponseHook: TypeAlias = Callable[[RecordedResponse], Awaitable[None] | None]
+"""A callback for `FakeAnamAPI.on_response`: sync or async, given the recorded response."""
 
 
 class HoldGate:
@@ -626,6 +667,7 @@ class FakeAnamAPI:
         self._state_changed = _Waiters()
         self._hooks: list[RequestHook] = []
         self._hook_errors: list[BaseException] = []
+        self._response_hooks: list[ResponseHook] = []
         self._gates: list[HoldGate] = []
         self._faults: list[_ScheduledFault] = []
         self._error_rate: _ErrorRate | None = None
@@ -672,8 +714,9 @@ class FakeAnamAPI:
         Idempotent. Leaves no task and no connection behind.
 
         Raises:
-            Exception: The first exception an ``on_request`` hook raised, if any (such a
-                request was answered ``500``), so a broken hook cannot go unnoticed.
+            Exception: The first exception an ``on_request`` hook (whose request was
+                answered ``500``) or an ``on_response`` hook raised, if any, so a broken hook
+                cannot go unnoticed.
         """
         if self._closed:
             return
@@ -982,6 +1025,57 @@ class FakeAnamAPI:
         """
         self._hooks.remove(callback)
 
+    def on_response(self, callback: ResponseHook) -> ResponseHook:
+        """Call ``callback(response)`` for every answer, once it is decided and before it is sent.
+
+        The callback gets a `RecordedResponse`: the `RecordedRequest`, the status, headers
+        and body, and the injected fault, if any. Hooks run in registration order, for every
+        recorded request that gets an answer (a request dropped before it is answered, by a
+        client that went away or by `close()`, gets none). A hook cannot change the answer;
+        one that raises leaves it as it was, and ``close()`` re-raises the exception.
+        Usable as a decorator, e.g. to check every exchange against the wire spec.
+
+        Args:
+            callback: A function or coroutine function taking a ``RecordedResponse``.
+
+        Returns:
+            The callback, unchanged.
+        """
+        self._response_hooks.append(callback)
+        return callback
+
+    def remove_response_hook(self, callback: ResponseHook) -> None:
+        """Unregister a hook added with `on_response`.
+
+        Args:
+            callback: The hook to remove.
+
+        Raises:
+            ValueError: It was not registered.
+        """
+        self._response_hooks.remove(callback)
+
+    async def _run_response_hooks(
+        self, record: RecordedRequest, response: web.StreamResponse, fault: Fault | None
+    ) -> None:
+        if not self._response_hooks:
+            return
+        body = response.body if isinstance(response, web.Response) else None
+        recorded = RecordedResponse(
+            request=record,
+            status=response.status,
+            headers=CIMultiDictProxy(CIMultiDict(response.headers)),
+            body=body if isinstance(body, bytes) else b"",
+            fault=fault,
+        )
+        for hook in list(self._response_hooks):
+            try:
+                result = hook(recorded)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._hook_errors.append(exc)
+
     def reset_requests(self) -> None:
         """Forget the recorded requests and restart numbering at 1.
 
@@ -1159,7 +1253,8 @@ class FakeAnamAPI:
             self._requests.append(record)
             self._arrivals[route.operation] += 1
             self._state_changed.notify()
-            response, dropped = await self._answer(request, record, route)
+            response, dropped, fault = await self._answer(request, record, route)
+            await self._run_response_hooks(record, response, fault)
             return response
         except asyncio.CancelledError:
             if not self._closing and not dropped:
@@ -1174,7 +1269,7 @@ class FakeAnamAPI:
 
     async def _answer(
         self, request: web.BaseRequest, record: RecordedRequest, route: _Route
-    ) -> tuple[web.StreamResponse, bool]:
+    ) -> tuple[web.StreamResponse, bool, Fault | None]:
         for hook in list(self._hooks):
             try:
                 result = hook(record)
@@ -1182,7 +1277,7 @@ class FakeAnamAPI:
                     await result
             except Exception as exc:
                 self._hook_errors.append(exc)
-                return _error_response(500, f"on_request hook failed: {exc!r}"), False
+                return _error_response(500, f"on_request hook failed: {exc!r}"), False, None
         for gate in [gate for gate in self._gates if gate._matches(record)]:
             await gate._park()
         fault = self._pick_fault(record)
@@ -1194,14 +1289,16 @@ class FakeAnamAPI:
         if delay > 0:
             await asyncio.sleep(delay)
         if isinstance(fault, StatusFault):
-            return self._status_fault_response(fault), False
+            return self._status_fault_response(fault), False, fault
         if isinstance(fault, MalformedFault):
             headers = {"Content-Type": fault.content_type}
-            return web.Response(status=fault.status, body=fault.body, headers=headers), False
+            response = web.Response(status=fault.status, body=fault.body, headers=headers)
+            return response, False, fault
         response = self._respond(request, record, route)
         if isinstance(fault, DropFault):
-            return await self._drop(request, response, after_headers=fault.after_headers), True
-        return response, False
+            partial = await self._drop(request, response, after_headers=fault.after_headers)
+            return partial, True, fault
+        return response, False, fault
 
     def _pick_fault(self, record: RecordedRequest) -> Fault | None:
         for scheduled in self._faults:

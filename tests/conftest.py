@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import weakref
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from anam_async import AnamClient, _client
 from anam_async.testing import FakeAnamAPI
+
+from ._spec_oracle import OracleWatch, SpecOracle
 
 
 @pytest.fixture
@@ -40,3 +44,38 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
     recorder = SleepRecorder()
     monkeypatch.setattr(_client, "_sleep", recorder)
     return recorder
+
+
+# ---------------------------------------------------------------------- the spec oracle
+
+_ORACLE = SpecOracle()
+
+
+@pytest.fixture(autouse=True)
+def spec_oracle(monkeypatch: pytest.MonkeyPatch) -> Iterator[OracleWatch]:
+    """Check every exchange of every FakeAnamAPI this test starts against the wire spec.
+
+    ``FakeAnamAPI.start`` (public) is wrapped so that each server registers the oracle's
+    ``on_response`` hook as it starts; a disagreement fails the test at teardown.
+    """
+    watch = OracleWatch(_ORACLE)
+    original_start = FakeAnamAPI.start
+    attached: weakref.WeakSet[FakeAnamAPI] = weakref.WeakSet()
+
+    @functools.wraps(original_start)
+    async def start(self: FakeAnamAPI) -> None:
+        await original_start(self)
+        if self not in attached:
+            attached.add(self)
+            watch.attach(self)
+
+    monkeypatch.setattr(FakeAnamAPI, "start", start)
+    yield watch
+    report = watch.report()
+    if report is not None:
+        pytest.fail(report, pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _ORACLE.stats.requests or _ORACLE.stats.skipped:
+        terminalreporter.write_line(_ORACLE.summary())
