@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn
 
 import msgspec
 
-from . import _wire
+from . import _validate
 from ._client import AnamClient
 from ._types import PersonaShareLink, ShareLinkPage
 from ._version import __version__
@@ -520,7 +520,7 @@ def _export_format(args: argparse.Namespace) -> str:
 async def _export(args: argparse.Namespace, client: AnamClient) -> int:
     if args.resume and args.output is None:
         raise UsageError("--resume needs -o FILE: only a file export can be resumed")
-    limit = _wire.check_optional_int("limit", args.limit, 1)
+    limit = _validate.check_optional_int("limit", args.limit, 1)
     output_path: Path | None = args.output
     saved = _saved_checkpoint(output_path) if args.resume else None
     start_page = saved.next_page if saved is not None else 1

@@ -1,30 +1,18 @@
-"""``AnamClient`` (lifecycle and configuration) and the share-links resource, wiring the layers.
+"""``AnamClient`` (lifecycle) and the share-links resource, wiring the layers.
 
-The layers below do the work: ``_wire`` validates and builds requests and parses responses,
-``_retry`` decides about failures, ``_transport`` does the I/O, ``_paging`` runs the ordered
-concurrent engine. This module holds the state that ties them together: the session, the
-client-wide pause after a 429, and the set of requests in flight.
+The layers below do the work: ``_config`` checks the constructor's arguments, ``_wire``
+builds requests and deciphers responses, ``_retry`` decides about failures and holds the
+client-wide pause, ``_transport`` does the I/O, ``_paging`` runs the listings. This module
+holds the state that ties them together: the session, the pause, and the calls in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import math
-import os
-import platform
-import re
 import threading
 import uuid
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Callable,
-    Generator,
-    Iterable,
-    Mapping,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar, overload
@@ -34,10 +22,11 @@ import msgspec
 from yarl import URL
 
 from . import _retry, _wire
-from ._paging import Limiter, PageInfo, iterate_pages, ordered_map
-from ._transport import send
+from ._config import Config
+from ._ordered import ordered_map
+from ._paging import check_list_args, list_items, list_pages
+from ._transport import RawResponse, send
 from ._types import (
-    Page,
     PersonaShareLink,
     ShareLink,
     ShareLinkPage,
@@ -46,171 +35,15 @@ from ._types import (
     share_link_decoder,
     share_link_page_decoder,
 )
-from ._version import __version__
-from .errors import (
-    AnamError,
-    AnamValidationError,
-    APIConnectionError,
-    APIError,
-    APIResponseValidationError,
-)
+from ._validate import check_bool, check_int, invalid
+from .errors import AnamError, APIConnectionError, APIError, APIResponseValidationError
 
 __all__ = ["AnamClient", "ShareLinks"]
 
 T = TypeVar("T")
-ItemT = TypeVar("ItemT")
-PageT = TypeVar("PageT", bound="Page[Any]")
+PageT = TypeVar("PageT", bound=ShareLinkPage)
 
 logger: Final = logging.getLogger("anam_async")
-
-DEFAULT_BASE_URL: Final = "https://api.anam.ai"
-_OVERLOAD_STATUSES: Final = frozenset({429, 503})
-_IPV4_LOOPBACK: Final = ipaddress.IPv4Network("127.0.0.0/8")
-_IPV6_LOOPBACK: Final = ipaddress.IPv6Address("::1")
-# RFC 9110 section 5.6.2: a field name is a token.
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Control characters other than HTAB (RFC 9110 section 5.5), and DEL.
-_BAD_VALUE_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-# The headers that carry the key, frame or route the request, or say what its body is.
-_RESERVED_HEADERS: Final = {
-    "authorization": "cannot be set: the client sends the key itself (pass api_key)",
-    "content-length": "cannot be set: it frames the request, and aiohttp sets it",
-    "transfer-encoding": "cannot be set: it frames the request, and aiohttp sets it",
-    "host": "cannot be set: it routes the request; it comes from base_url",
-    "connection": "cannot be set: aiohttp manages the connection",
-    "content-type": "cannot be set: bodies are JSON and labelled so; another label would "
-    "make the API ignore them",
-}
-#: Pages in a row whose items were all yielded already, after which a stream gives up.
-STALE_PAGES_LIMIT: Final = 3
-# Control characters and whitespace would let a key split a header or smuggle another one.
-_BAD_KEY_CHARS: Final = re.compile(r"[\s\x00-\x1f\x7f]")
-_USER_AGENT: Final = (
-    f"anam-async/{__version__} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
-)
-
-# Indirection so that retry tests can patch the waits (``anam_async._client._sleep``).
-_sleep = asyncio.sleep
-
-
-def _is_loopback(host: str) -> bool:
-    # Exactly localhost, 127.0.0.0/8 and ::1 on every Python version: ip_address's
-    # is_loopback also takes ::ffff:127.0.0.1 from 3.13 on, and a scoped ::1%eth0.
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        return address.scope_id is None and address == _IPV6_LOOPBACK
-    return address in _IPV4_LOOPBACK
-
-
-def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
-    # The value is never shown: a key passed here by mistake, or credentials in the URL,
-    # must not reach a message.
-    def refuse(rule: str) -> AnamValidationError:
-        return AnamValidationError(f"base_url is invalid: {rule}")
-
-    if not isinstance(base_url, str):
-        raise refuse(f"must be an http(s) URL string, not {type(base_url).__name__}")
-    if re.search(r"[\x00-\x20\x7f]", base_url):
-        raise refuse("must not contain spaces or control characters")
-    try:
-        # yarl is what aiohttp will send with: its reading of the host is the one that counts
-        # (urlsplit reads "http://[::1].evil.test" as the loopback host "::1").
-        url = URL(base_url)
-        host = url.raw_host
-        url.port  # noqa: B018 -- reading it validates the port number
-    except (ValueError, TypeError):
-        raise refuse("not a valid URL") from None
-    if url.scheme not in ("http", "https") or not host:
-        raise refuse("must be an http(s) URL with a host")
-    # An empty "?" or "#" would still swallow the path appended after the base URL.
-    if "?" in base_url or "#" in base_url or url.raw_user is not None or url.raw_password:
-        raise refuse("must not carry a query, a fragment or credentials")
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        raise refuse(
-            "its host name cannot be encoded (a label longer than 63 characters?)"
-        ) from None
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(host):
-        raise refuse(
-            "plain http is allowed only to loopback hosts (localhost, 127.0.0.0/8, ::1); "
-            "use https, or pass allow_insecure_http=True to send the key in clear on purpose"
-        )
-    return base_url.rstrip("/")
-
-
-def _check_timeout(timeout: object) -> aiohttp.ClientTimeout:
-    if isinstance(timeout, aiohttp.ClientTimeout):
-        for field in ("total", "connect", "sock_read", "sock_connect"):
-            value = getattr(timeout, field)
-            if value is not None and not (
-                isinstance(value, int | float) and value > 0 and math.isfinite(value)
-            ):
-                raise _wire.invalid("timeout", timeout, f"{field} must be finite and > 0, or None")
-        return timeout
-    rule = "must be a finite number of seconds > 0"
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise _wire.invalid("timeout", timeout, rule)
-    try:
-        seconds = float(timeout)
-    except OverflowError:
-        raise _wire.invalid("timeout", timeout, rule) from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise _wire.invalid("timeout", timeout, rule)
-    return aiohttp.ClientTimeout(total=seconds)
-
-
-def _check_api_key(api_key: object) -> str:
-    # The value is never shown: the messages describe what is wrong without echoing it.
-    if not isinstance(api_key, str):
-        raise AnamValidationError(
-            f"api_key is invalid: must be a str, not {type(api_key).__name__}"
-        )
-    if not api_key:
-        raise AnamValidationError("api_key is invalid: it is empty")
-    if _BAD_KEY_CHARS.search(api_key) or not (api_key.isascii() and api_key.isprintable()):
-        raise AnamValidationError(
-            "api_key is invalid: it contains whitespace, control or non-ASCII characters"
-        )
-    return api_key
-
-
-def _check_headers(headers: object) -> dict[str, str]:
-    """The extra headers, keyed by lowercase name. Values are never shown in a message."""
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise AnamValidationError(
-            f"headers is invalid: must be a mapping of str to str, not {type(headers).__name__}"
-        )
-    checked: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise AnamValidationError("headers is invalid: names and values must be str")
-        if not _TOKEN.fullmatch(name):
-            # Not shown: a name such as "Authorization:Bearer <key>" would carry the key.
-            raise AnamValidationError(
-                "headers is invalid: a header name must be an RFC 9110 token "
-                "(letters, digits and !#$%&'*+-.^_`|~, not empty)"
-            )
-        lower = name.lower()
-        if lower in _RESERVED_HEADERS:
-            raise AnamValidationError(f"headers is invalid: {name} {_RESERVED_HEADERS[lower]}")
-        if _BAD_VALUE_CHARS.search(value):
-            raise AnamValidationError(
-                f"headers is invalid: the value of {name} holds a control character"
-            )
-        if lower in checked:
-            raise AnamValidationError(f"headers is invalid: {name} is given twice")
-        checked[lower] = value
-        names[lower] = name
-    return {names[lower]: value for lower, value in checked.items()}
 
 
 class AnamClient:
@@ -251,42 +84,23 @@ class AnamClient:
         allow_insecure_http: bool = False,
         max_response_bytes: int = 8 * 1024 * 1024,
     ) -> None:
-        if api_key is None:
-            api_key = os.environ.get("ANAM_API_KEY")
-            if api_key is None:
-                raise AnamValidationError(
-                    "api_key is missing: pass api_key= or set the ANAM_API_KEY environment variable"
-                )
-        key = _check_api_key(api_key)
-        if base_url is None:
-            base_url = os.environ.get("ANAM_BASE_URL") or DEFAULT_BASE_URL
-        _wire.check_bool("allow_insecure_http", allow_insecure_http)
-        self._base_url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._timeout = _check_timeout(timeout)
-        self._max_retries = _wire.check_int("max_retries", max_retries, 0)
-        self._max_response_bytes = _wire.check_int("max_response_bytes", max_response_bytes, 1)
+        self._config = Config.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers=headers,
+            allow_insecure_http=allow_insecure_http,
+            max_response_bytes=max_response_bytes,
+        )
         if session is not None:
             if not isinstance(session, aiohttp.ClientSession):
-                raise _wire.invalid("session", session, "must be an aiohttp.ClientSession or None")
+                raise invalid("session", session, "must be an aiohttp.ClientSession or None")
             if session.auth is not None:
                 # aiohttp refuses an Authorization header beside session-level auth.
-                raise _wire.invalid(
+                raise invalid(
                     "session", session, "must not carry auth=: the client sends its own key"
                 )
-        extra = _check_headers(headers)
-        lowered = {name.lower(): name for name in extra}
-        # A caller's User-Agent is kept after ours rather than replacing it; a caller's
-        # Accept replaces ours (names compare case-insensitively: one Accept, never two).
-        user_agent = extra.pop(lowered["user-agent"]) if "user-agent" in lowered else None
-        accept = extra.pop(lowered["accept"]) if "accept" in lowered else "application/json"
-        self._key = key
-        self._headers: dict[str, str] = {
-            **extra,
-            "Accept": accept,
-            "User-Agent": f"{_USER_AGENT} {user_agent}" if user_agent else _USER_AGENT,
-            "Authorization": f"Bearer {key}",
-        }
-        self._json_headers = {**self._headers, "Content-Type": _wire.JSON_CONTENT_TYPE}
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -295,19 +109,18 @@ class AnamClient:
         self._closed = False
         self._close_done: asyncio.Future[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()
-        # Loop time before which no request of this client starts (the 429 pause).
-        self._paused_until = 0.0
+        self._pause = _retry.ClientPause()
         self.share_links: ShareLinks = ShareLinks(self)
 
     @property
     def base_url(self) -> str:
         """The API root every request goes to, without a trailing slash."""
-        return self._base_url
+        return self._config.base_url
 
     @property
     def max_retries(self) -> int:
         """Retries after the first attempt."""
-        return self._max_retries
+        return self._config.max_retries
 
     @property
     def closed(self) -> bool:
@@ -317,7 +130,7 @@ class AnamClient:
     def __repr__(self) -> str:
         # The key is deliberately absent.
         state = "closed" if self._closed else "open"
-        return f"<AnamClient base_url={self._base_url!r} {state}>"
+        return f"<AnamClient base_url={self._config.base_url!r} {state}>"
 
     async def __aenter__(self) -> Self:
         self._ensure_session()
@@ -449,18 +262,6 @@ class AnamClient:
                 ) from None
             raise
 
-    async def _wait_out_pause(self, loop: asyncio.AbstractEventLoop) -> None:
-        while True:
-            until = self._paused_until
-            delay = until - loop.time()
-            if delay <= 0:
-                return
-            await _sleep(delay)
-            # Another 429 during the wait may have moved the end further out; otherwise done
-            # (re-reading the clock here would spin when tests patch the sleep away).
-            if self._paused_until == until:
-                return
-
     async def _attempts(
         self,
         session: aiohttp.ClientSession,
@@ -468,116 +269,125 @@ class AnamClient:
         decoder: msgspec.json.Decoder[T],
         on_overload: Callable[[], None] | None,
     ) -> T:
+        config = self._config
         loop = asyncio.get_running_loop()
-        text_url = self._base_url + request.target
-        url = URL(text_url, encoded=True)
+        url = config.base_url + request.target
         retries = 0
-        headers = self._headers if request.body is None else self._json_headers
-        # Whether an earlier attempt may have reached the server and done its work: a DELETE
-        # that then meets a 404 has removed its target all the same.
-        may_have_landed = False
+        # Whether an earlier attempt may have reached the server and done its work.
+        landed = False
         while True:
-            await self._wait_out_pause(loop)
+            await self._pause.wait_out(loop)
             self._check_open()
             if session.closed:
                 raise AnamError("the aiohttp session this AnamClient uses was closed")
-            attempt = retries + 1
-            started = loop.time()
             try:
-                raw = await send(
-                    session,
-                    request.method,
-                    url,
-                    headers=headers,
-                    body=request.body,
-                    client_timeout=self._timeout,
-                    max_response_bytes=self._max_response_bytes,
-                )
-            except (APIConnectionError, APIResponseValidationError) as exc:
-                logger.debug(
-                    "%s %s -> %s after %.1f ms (attempt %d)",
-                    request.method,
-                    request.target,
-                    type(exc).__name__,
-                    (loop.time() - started) * 1000,
-                    attempt,
-                )
-                if not isinstance(exc, APIConnectionError):
-                    raise  # a body over max_response_bytes: never retried
+                raw = await self._send(session, request, url, attempt=retries + 1)
+            except APIConnectionError as exc:
                 decision = _retry.decide_error(
                     sent=exc.request_sent,
                     transient=exc.transient,
                     idempotent=request.idempotent,
                     retries_done=retries,
-                    max_retries=self._max_retries,
+                    max_retries=config.max_retries,
                     reason=str(exc),
                 )
                 if not decision.retry:
                     raise
-                may_have_landed = may_have_landed or exc.request_sent
+                landed = landed or exc.request_sent
             else:
-                logger.debug(
-                    "%s %s -> %d in %.1f ms (attempt %d)",
-                    request.method,
-                    request.target,
-                    raw.status,
-                    (loop.time() - started) * 1000,
-                    attempt,
-                )
-                if 200 <= raw.status < 300:
-                    try:
-                        return _wire.parse_response(
-                            raw.status,
-                            raw.headers,
-                            raw.body,
-                            decoder,
-                            method=request.method,
-                            url=text_url,
-                        )
-                    except APIResponseValidationError as exc:
-                        # Redact the whole body, then cut: a key across the cut stays hidden.
-                        exc.body_snippet = _wire.snippet(_wire.redact_bytes(raw.body, self._key))
-                        raise
-                retry_after = _retry.retry_after_seconds(raw.headers)
-                decision = _retry.decide_status(
-                    raw.status,
-                    retry_after,
-                    idempotent=request.idempotent,
-                    retries_done=retries,
-                    max_retries=self._max_retries,
-                )
+                decision = _retry.STOP
+                if not 200 <= raw.status < 300:
+                    decision = _retry.decide_status(
+                        raw.status,
+                        _retry.retry_after_seconds(raw.headers),
+                        idempotent=request.idempotent,
+                        retries_done=retries,
+                        max_retries=config.max_retries,
+                    )
                 if not decision.retry:
-                    if raw.status == 404 and request.method == "DELETE" and may_have_landed:
+                    if _retry.gone_anyway(request.method, raw.status, landed_before=landed):
                         return decoder.decode(b"null")
-                    raise _wire.status_exception(
+                    return _wire.decipher(
                         raw.status,
                         raw.headers,
                         raw.body,
+                        decoder,
                         method=request.method,
-                        url=text_url,
-                        retry_after=retry_after,
-                        secret=self._key,
+                        url=url,
+                        secret=config.key,
                     )
-                if on_overload is not None and raw.status in _OVERLOAD_STATUSES:
+                if on_overload is not None and _retry.is_overload(raw.status):
                     on_overload()
-                # A 5xx may come after the work was done; a 408 or 429 says it was not.
-                may_have_landed = may_have_landed or raw.status >= 500
+                landed = landed or _retry.may_have_landed(raw.status)
             retries += 1
-            logger.warning(
-                "retrying %s %s in %.2f s (retry %d of %d) after %s",
+            await self._before_retry(request, decision, retries, loop)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, request: _wire.Request, url: str, *, attempt: int
+    ) -> RawResponse:
+        """One attempt, with its DEBUG line: the status, or the error that ended it."""
+        config = self._config
+        started = asyncio.get_running_loop().time()
+        try:
+            raw = await send(
+                session,
                 request.method,
-                request.target,
-                decision.wait,
-                retries,
-                self._max_retries,
-                decision.reason,
+                URL(url, encoded=True),
+                headers=config.headers if request.body is None else config.json_headers,
+                body=request.body,
+                client_timeout=config.timeout,
+                max_response_bytes=config.max_response_bytes,
             )
-            if decision.pause_client:
-                # The wait becomes the client's pause, which the next attempt waits out at the
-                # top of the loop together with every other request of this client.
-                self._paused_until = max(self._paused_until, loop.time() + decision.wait)
-            else:
-                await _sleep(decision.wait)
+        except (APIConnectionError, APIResponseValidationError) as exc:
+            # A body over max_response_bytes is a validation error: never retried.
+            _log_attempt(request, f"{type(exc).__name__} after", started, attempt)
+            raise
+        _log_attempt(request, f"{raw.status} in", started, attempt)
+        return raw
+
+    async def _before_retry(
+        self,
+        request: _wire.Request,
+        decision: _retry.Decision,
+        retries: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        logger.warning(
+            "retrying %s %s in %.2f s (retry %d of %d) after %s",
+            request.method,
+            request.target,
+            decision.wait,
+            retries,
+            self._config.max_retries,
+            decision.reason,
+        )
+        if decision.pause_client:
+            # The wait becomes the client's pause, which the next attempt waits out at the
+            # top of the loop together with every other request of this client.
+            self._pause.extend(decision.wait, loop.time())
+        else:
+            await _retry.wait(decision.wait)
+
+    def _list(
+        self,
+        page_request: Callable[[int], _wire.Request],
+        decoder: msgspec.json.Decoder[PageT],
+        concurrency: int,
+        limit: int | None,
+        start_page: int,
+    ) -> AsyncGenerator[PageT, None]:
+        """A listing's pages through this client (``_paging.list_pages`` wired to requests)."""
+        self._check_open()
+
+        async def fetch(number: int, on_overload: Callable[[], None]) -> PageT:
+            return await self._request(page_request(number), decoder, on_overload=on_overload)
+
+        def url_of(number: int) -> str:
+            return self._config.base_url + page_request(number).target
+
+        return list_pages(
+            fetch, url_of=url_of, concurrency=concurrency, limit=limit, start_page=start_page
+        )
 
 
 class ShareLinks:
@@ -651,13 +461,12 @@ class ShareLinks:
         Raises:
             AnamValidationError: a bad argument (raised by this call, before any I/O).
         """
-        page_request = _wire.share_links_pages(
+        page_request = _wire.list_request_builder(
             per_page=per_page, search=search, persona_id=persona_id
         )
-        concurrency, limit, start_page = _check_stream_args(concurrency, limit, start_page)
-        self._client._check_open()
-        return _fetch_pages(
-            self._client, page_request, share_link_page_decoder, concurrency, limit, start_page
+        concurrency, limit, start_page = check_list_args(concurrency, limit, start_page)
+        return self._client._list(
+            page_request, share_link_page_decoder, concurrency, limit, start_page
         )
 
     def stream(
@@ -692,15 +501,14 @@ class ShareLinks:
         Raises:
             AnamValidationError: a bad argument (raised by this call, before any I/O).
         """
-        page_request = _wire.share_links_pages(
+        page_request = _wire.list_request_builder(
             per_page=per_page, search=search, persona_id=persona_id
         )
-        concurrency, limit, start_page = _check_stream_args(concurrency, limit, start_page)
-        self._client._check_open()
-        pages = _fetch_pages(
-            self._client, page_request, share_link_page_decoder, concurrency, None, start_page
+        concurrency, limit, start_page = check_list_args(concurrency, limit, start_page)
+        pages = self._client._list(
+            page_request, share_link_page_decoder, concurrency, None, start_page
         )
-        return _flatten(pages, limit)
+        return list_items(pages, limit)
 
     async def get(self, share_link_id: str | uuid.UUID) -> PersonaShareLink:
         """Fetch one share link by id (``GET /v1/share-links/{id}``).
@@ -755,11 +563,11 @@ class ShareLinks:
         if isinstance(share_link_ids, str | bytes) or not isinstance(
             share_link_ids, Iterable | AsyncIterable
         ):
-            raise _wire.invalid(
+            raise invalid(
                 "share_link_ids", share_link_ids, "must be an iterable of ids, not a single value"
             )
-        concurrency = _wire.check_int("concurrency", concurrency, 1, 64)
-        _wire.check_bool("return_exceptions", return_exceptions)
+        concurrency = check_int("concurrency", concurrency, 1, 64)
+        check_bool("return_exceptions", return_exceptions)
         self._client._check_open()
         return self._get_many(share_link_ids, concurrency, return_exceptions)
 
@@ -774,14 +582,9 @@ class ShareLinks:
         async def fetch(request: _wire.Request) -> PersonaShareLink:
             return await client._request(request, persona_share_link_decoder)
 
-        requests: Iterable[_wire.Request] | AsyncIterable[_wire.Request]
-        if isinstance(share_link_ids, AsyncIterable):
-            requests = _requests_from_async(share_link_ids)
-        else:
-            requests = _requests_from(share_link_ids)
         results = ordered_map(
             fetch,
-            requests,
+            _get_requests(share_link_ids),
             concurrency=concurrency,
             yield_exceptions=(APIError,) if return_exceptions else (),
         )
@@ -853,162 +656,40 @@ class ShareLinks:
         await self._client._request(request, delete_response_decoder)
 
 
+def _log_attempt(request: _wire.Request, outcome: str, started: float, attempt: int) -> None:
+    logger.debug(
+        "%s %s -> %s %.1f ms (attempt %d)",
+        request.method,
+        request.target,
+        outcome,
+        (asyncio.get_running_loop().time() - started) * 1000,
+        attempt,
+    )
+
+
 # The ids are validated as the engine pulls them, so an invalid one fails at its position
 # before its request exists. Leaving early closes the caller's iterator too: an abandoned
 # async generator would otherwise be finalised later, in a task nobody awaits.
-
-
-def _requests_from(
-    share_link_ids: Iterable[str | uuid.UUID],
-) -> Generator[_wire.Request, None, None]:
-    iterator = iter(share_link_ids)
-    try:
-        for share_link_id in iterator:
-            yield _wire.get_share_link(share_link_id)
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-async def _requests_from_async(
-    share_link_ids: AsyncIterable[str | uuid.UUID],
+async def _get_requests(
+    share_link_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
 ) -> AsyncGenerator[_wire.Request, None]:
-    iterator = aiter(share_link_ids)
+    iterator: Iterator[str | uuid.UUID] | AsyncIterable[str | uuid.UUID]
+    close: Callable[[], object] | None
+    if isinstance(share_link_ids, AsyncIterable):
+        iterator = aiter(share_link_ids)
+        close = getattr(iterator, "aclose", None)
+    else:
+        iterator = iter(share_link_ids)
+        close = getattr(iterator, "close", None)
     try:
-        async for share_link_id in iterator:
-            yield _wire.get_share_link(share_link_id)
+        if isinstance(iterator, AsyncIterable):
+            async for share_link_id in iterator:
+                yield _wire.get_share_link(share_link_id)
+        else:
+            for share_link_id in iterator:
+                yield _wire.get_share_link(share_link_id)
     finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-# -- the list machinery, generic over the page type ----------------------------------------
-# Every Anam list endpoint answers {data, meta} with the same Pagination, so a resource's
-# pages()/stream() is: a page-request builder from _wire, its page decoder, and these two.
-
-
-def _check_stream_args(
-    concurrency: object, limit: object, start_page: object
-) -> tuple[int, int | None, int]:
-    return (
-        _wire.check_int("concurrency", concurrency, 1, 64),
-        _wire.check_optional_int("limit", limit, 1),
-        _wire.check_int("start_page", start_page, 1),
-    )
-
-
-def _page_info(page: Page[Any]) -> PageInfo:
-    return PageInfo(is_last=not page.data or page.meta.is_last, last_page=page.meta.last_page)
-
-
-async def _fetch_pages(
-    client: AnamClient,
-    page_request: Callable[[int], _wire.Request],
-    decoder: msgspec.json.Decoder[PageT],
-    concurrency: int,
-    limit: int | None,
-    start_page: int,
-) -> AsyncGenerator[PageT, None]:
-    """Fetch pages concurrently through ``client`` and yield them in order, each item once.
-
-    Items whose id was handed out on an earlier page (the listing shifted while it was read)
-    are dropped from a page's ``data``; the page is yielded all the same and counts for
-    ``limit`` (pages).
-    """
-    limiter = Limiter(concurrency)
-
-    async def fetch_page(number: int) -> PageT:
-        request = page_request(number)
-        page = await client._request(request, decoder, on_overload=limiter.on_overload)
-        limiter.on_success()
-        if page.data and page.meta.current_page != number:
-            # A server (or proxy) that ignores `page` would answer page 1 forever, and with
-            # every item already seen the stream would never end: fail loudly instead.
-            url = client.base_url + request.target
-            raise APIResponseValidationError(
-                f"invalid response body for GET {url}: asked for page {number}, "
-                f"got meta.currentPage={page.meta.current_page}",
-                method=request.method,
-                url=url,
-                status=200,
-                body_snippet="",
-            )
-        return page
-
-    # Ids handed out so far, as 128-bit ints (cheaper to hash and hold than UUID objects).
-    # This set is the one part of a stream that grows with its length: about 80 bytes an
-    # item, the price of "never the same item twice" when the listing shifts.
-    seen: set[int] = set()
-    yielded = 0
-    stale = 0
-    numbered_pages = iterate_pages(
-        fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
-    )
-    async with aclosing(numbered_pages):
-        async for number, page in numbered_pages:
-            keys = [item.id.int for item in page.data]
-            before = len(seen)
-            # Fast path in C: no id seen before and none twice on this page.
-            if seen.isdisjoint(keys):
-                seen.update(keys)
-                if len(seen) - before != len(keys):
-                    seen.difference_update(keys)
-                    page = _drop_seen(page, seen)
-            else:
-                page = _drop_seen(page, seen)
-            # A server that keeps sending pages of items already yielded (a lying
-            # meta.lastPage, say) would hold the stream forever: a bounded number of such
-            # pages in a row ends it. An empty page is the end, never a repeat.
-            # Counted from what was dropped, not from how "already yielded" is decided.
-            stale = stale + 1 if keys and not page.data else 0
-            if stale >= STALE_PAGES_LIMIT:
-                url = client.base_url + page_request(number).target
-                raise APIResponseValidationError(
-                    f"invalid listing for GET {url}: {stale} pages in a row (pages "
-                    f"{number - stale + 1}..{number}) brought only items already yielded; "
-                    "the server keeps sending the same items",
-                    method="GET",
-                    url=url,
-                    status=200,
-                    body_snippet="",
-                )
-            yielded += 1
-            if limit is not None and yielded >= limit:
-                await numbered_pages.aclose()
-                yield page
-                return
-            yield page
-
-
-def _drop_seen(page: PageT, seen: set[int]) -> PageT:
-    """Return ``page`` without the items whose id is in ``seen``, adding the rest to it."""
-    fresh = []
-    for item in page.data:
-        key = item.id.int
-        if key not in seen:
-            seen.add(key)
-            fresh.append(item)
-    return msgspec.structs.replace(page, data=fresh)
-
-
-async def _flatten(
-    pages: AsyncGenerator[Page[ItemT], None], limit: int | None
-) -> AsyncGenerator[ItemT, None]:
-    """Yield the items of ``pages`` in order, stopping after ``limit`` items."""
-    remaining = limit
-    async with aclosing(pages):
-        async for page in pages:
-            data = page.data
-            if remaining is not None and len(data) >= remaining:
-                # Cancel what is in flight before handing out the last items, so that the
-                # network work stops as soon as the limit is known to be reached.
-                await pages.aclose()
-                for item in data[:remaining]:
-                    yield item
-                return
-            for item in data:
-                yield item
-            if remaining is not None:
-                remaining -= len(data)
+        if close is not None:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result

@@ -16,12 +16,15 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 
 __all__ = [
+    "CreateShareLinkBody",
+    "DeleteResponse",
     "Page",
     "Pagination",
     "PersonaShareLink",
     "ShareLink",
     "ShareLinkPage",
     "ShareLinkType",
+    "UpdateShareLinkBody",
 ]
 
 T = TypeVar("T")
@@ -166,9 +169,29 @@ class DeleteResponse(msgspec.Struct, kw_only=True, frozen=True):
     message: str | None = None
 
 
+# Request bodies. UNSET (left out of the JSON) is how an optional field is not sent.
+
+
+class CreateShareLinkBody(msgspec.Struct, kw_only=True, rename="camel"):
+    """The body of ``POST /v1/share-links``."""
+
+    persona_id: str
+    expires_in_hours: float | int | msgspec.UnsetType = msgspec.UNSET
+    usage_limit: float | int | msgspec.UnsetType = msgspec.UNSET
+
+
+class UpdateShareLinkBody(msgspec.Struct, kw_only=True, rename="camel"):
+    """The body of ``PUT /v1/share-links/{id}``."""
+
+    # UNSET means "leave unchanged", which is what the spec's PUT does with an omitted field;
+    # there is no way to send null, and the spec has no use for one.
+    expires_in_hours: float | int | msgspec.UnsetType = msgspec.UNSET
+    usage_limit: float | int | msgspec.UnsetType = msgspec.UNSET
+
+
 # Typed decoders, built once and reused on every response.
 # A delete's 200 carries a message, and a 204 (decoded as null) or a 404 to a retried delete
-# (see _client) carries nothing: both are None.
+# (see _retry.gone_anyway) carries nothing: both are None.
 delete_response_decoder = msgspec.json.Decoder(DeleteResponse | None)
 share_link_decoder = msgspec.json.Decoder(ShareLink)
 persona_share_link_decoder = msgspec.json.Decoder(PersonaShareLink)

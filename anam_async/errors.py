@@ -39,7 +39,6 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "status_error",
 ]
 
 
@@ -156,19 +155,8 @@ class RateLimitError(APIStatusError):
         retry_after: The wait the server asked for, in seconds, when it said one.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        url: str,
-        status: int,
-        body: Any,
-        headers: Mapping[str, str],
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, method=method, url=url, status=status, body=body, headers=headers)
-        self.retry_after = retry_after
+    #: Set from the response's ``retry-after-ms`` / ``Retry-After`` header, else None.
+    retry_after: float | None = None
 
 
 class InternalServerError(APIStatusError):
@@ -184,7 +172,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 
 
-def status_error(status: int) -> type[APIStatusError]:
+def _class_for_status(status: int) -> type[APIStatusError]:
     """Return the exception class for a non-2xx status (the base class when none fits)."""
     if status >= 500:
         return InternalServerError

@@ -1,4 +1,4 @@
-"""Shared fixtures: a running FakeAnamAPI and a client bound to it, and a sleep recorder."""
+"""Shared fixtures: a running FakeAnamAPI and a client bound to it, and the waits skipped."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from anam_async import AnamClient, _client
+from anam_async import AnamClient
+from anam_async._retry import set_testing
 from anam_async.testing import FakeAnamAPI
 
 from ._spec_oracle import OracleWatch, SpecOracle
@@ -29,21 +30,18 @@ async def client(api: FakeAnamAPI) -> AsyncIterator[AnamClient]:
 
 
 class SleepRecorder:
-    """Stands in for the client's sleep: records each wait and returns at once."""
+    """The waits the client skipped under ``set_testing`` (backoff, Retry-After, 429 pause)."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
 
-    async def __call__(self, delay: float) -> None:
-        self.waits.append(delay)
-
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
-    """Patch the client's waits (backoff, Retry-After, 429 pause) to return at once."""
+def sleeps() -> Iterator[SleepRecorder]:
+    """Turn the client's waits off with the public testing switch, recording each one."""
     recorder = SleepRecorder()
-    monkeypatch.setattr(_client, "_sleep", recorder)
-    return recorder
+    with set_testing(True, on_wait=recorder.waits.append):
+        yield recorder
 
 
 # ---------------------------------------------------------------------- the spec oracle

@@ -27,12 +27,12 @@ def test_client_can_be_built_outside_a_running_loop() -> None:
 
 def test_key_comes_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANAM_API_KEY", KEY)
-    assert AnamClient()._headers["Authorization"] == f"Bearer {KEY}"
+    assert AnamClient()._config.headers["Authorization"] == f"Bearer {KEY}"
 
 
 def test_argument_key_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANAM_API_KEY", "from_env")
-    assert AnamClient(KEY)._headers["Authorization"] == f"Bearer {KEY}"
+    assert AnamClient(KEY)._config.headers["Authorization"] == f"Bearer {KEY}"
 
 
 def test_no_key_anywhere_is_a_validation_error() -> None:
@@ -150,7 +150,7 @@ def test_bad_configuration_names_the_parameter(kwargs: dict[str, Any], parameter
 
 
 def test_timeout_number_becomes_a_total_timeout() -> None:
-    assert AnamClient(KEY, timeout=2.5)._timeout == aiohttp.ClientTimeout(total=2.5)
+    assert AnamClient(KEY, timeout=2.5)._config.timeout == aiohttp.ClientTimeout(total=2.5)
 
 
 def test_repr_never_shows_the_key() -> None:
@@ -162,8 +162,8 @@ def test_repr_never_shows_the_key() -> None:
 
 def test_user_agent_from_extra_headers_is_appended() -> None:
     client = AnamClient(KEY, headers={"User-Agent": "my-app/1.0"})
-    assert client._headers["User-Agent"].startswith("anam-async/")
-    assert client._headers["User-Agent"].endswith(" my-app/1.0")
+    assert client._config.headers["User-Agent"].startswith("anam-async/")
+    assert client._config.headers["User-Agent"].endswith(" my-app/1.0")
 
 
 def test_no_session_is_created_before_first_use() -> None:

@@ -18,9 +18,8 @@ from anam_async import (
     NotFoundError,
     PersonaShareLink,
     RateLimitError,
-    _client,
 )
-from anam_async._retry import retry_after_seconds
+from anam_async._retry import retry_after_seconds, set_testing
 from anam_async.testing import FakeAnamAPI, MalformedFault, StatusFault
 
 from .conftest import SleepRecorder
@@ -72,18 +71,23 @@ async def test_borrowed_session_with_auth_is_refused() -> None:
 
 
 async def test_borrowed_session_closed_during_a_retry_wait_raises_anam_error(
-    api: FakeAnamAPI, monkeypatch: pytest.MonkeyPatch
+    api: FakeAnamAPI,
 ) -> None:
     session = aiohttp.ClientSession()
+    closing: list[asyncio.Task[None]] = []
 
-    async def close_session_instead_of_waiting(delay: float) -> None:
-        await session.close()
+    def close_session_during_the_wait(seconds: float) -> None:
+        # The skipped wait yields to the loop once: the close task runs before the retry.
+        closing.append(asyncio.ensure_future(session.close()))
 
-    monkeypatch.setattr(_client, "_sleep", close_session_instead_of_waiting)
     api.add_fault(StatusFault(503))
-    async with AnamClient(api.api_key, base_url=api.url, session=session) as anam:
-        with pytest.raises(AnamError, match="session"):
-            await anam.share_links.list()
+    with set_testing(True, on_wait=close_session_during_the_wait):
+        async with AnamClient(api.api_key, base_url=api.url, session=session) as anam:
+            with pytest.raises(AnamError, match="session"):
+                await anam.share_links.list()
+    await asyncio.gather(*closing)
+    assert len(closing) == 1
+    assert len(api.requests) == 1
 
 
 # -- a server that ignores `page` ------------------------------------------------------------

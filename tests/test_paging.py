@@ -22,7 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anam_async._paging import Limiter, PageInfo, iterate_pages, ordered_map
+from anam_async._ordered import Limiter, ordered_map
+from anam_async._paging import PageInfo, iterate_pages
 
 T = TypeVar("T")
 

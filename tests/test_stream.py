@@ -21,7 +21,8 @@ from anam_async import (
     BadRequestError,
     NotFoundError,
     PersonaShareLink,
-    _client,
+    _ordered,
+    _paging,
 )
 from anam_async.testing import DropFault, FakeAnamAPI, MalformedFault, RecordedRequest, StatusFault
 
@@ -212,9 +213,9 @@ async def test_stream_survives_transient_faults(
 async def test_overload_lowers_the_streams_concurrency(
     api: FakeAnamAPI, client: AnamClient, sleeps: SleepRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limiters: list[_client.Limiter] = []
+    limiters: list[_ordered.Limiter] = []
 
-    class RecordingLimiter(_client.Limiter):
+    class RecordingLimiter(_ordered.Limiter):
         def __init__(self, maximum: int) -> None:
             super().__init__(maximum)
             self.overloads = 0
@@ -224,7 +225,7 @@ async def test_overload_lowers_the_streams_concurrency(
             self.overloads += 1
             super().on_overload()
 
-    monkeypatch.setattr(_client, "Limiter", RecordingLimiter)
+    monkeypatch.setattr(_paging, "Limiter", RecordingLimiter)
     api.add_fault(StatusFault(429, retry_after=0), operation="list", page=2)
     api.add_fault(StatusFault(503), operation="list", page=3)
     [_ async for _ in client.share_links.stream(per_page=10, concurrency=8)]

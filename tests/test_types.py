@@ -441,7 +441,7 @@ def test_struct_docstring_names_each_required_field_with_the_word_required(
 def test_plain_msgspec_decode_equals_what_the_client_parser_gives(body: dict[str, Any]) -> None:
     raw = _enc(body)
     by_user = msgspec.json.decode(raw, type=ShareLinkPage)
-    by_client = _wire.parse_response(
+    by_client = _wire.decipher(
         200, {}, raw, _types.share_link_page_decoder, method="GET", url="https://api.anam.ai/x"
     )
     assert by_user == by_client

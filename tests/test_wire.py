@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anam_async import AnamClient, _types, _wire
+from anam_async import AnamClient, _types, _validate, _wire
 from anam_async.errors import (
     AnamError,
     AnamValidationError,
@@ -164,7 +164,7 @@ def test_stream_refuses_a_search_that_cannot_be_url_encoded_when_called(method: 
 
 @pytest.mark.parametrize("value", UUID_ACCEPTED, ids=repr)
 def test_uuid_forms_are_accepted_and_canonicalised(value: object) -> None:
-    assert _wire.check_uuid("persona_id", value) == ID
+    assert _validate.check_uuid("persona_id", value) == ID
 
 
 @pytest.mark.parametrize("value", UUID_REFUSED, ids=repr)
@@ -433,7 +433,7 @@ def test_update_is_an_idempotent_put() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# parse_response: 2xx
+# decipher: 2xx
 
 LINK: dict[str, Any] = {
     "id": ID,
@@ -468,12 +468,9 @@ def _parse(
     status: int = 200,
     decoder: msgspec.json.Decoder[Any] = _types.share_link_page_decoder,
     headers: dict[str, str] | None = None,
-    retry_after: float | None = None,
     method: str = "GET",
 ) -> Any:
-    return _wire.parse_response(
-        status, headers or {}, body, decoder, method=method, url=URL, retry_after=retry_after
-    )
+    return _wire.decipher(status, headers or {}, body, decoder, method=method, url=URL)
 
 
 def _enc(value: object) -> bytes:
@@ -582,7 +579,7 @@ def test_deeply_nested_2xx_body_is_a_response_validation_error(depth: int) -> No
 
 
 # ---------------------------------------------------------------------------------------------
-# parse_response: non-2xx
+# decipher: non-2xx
 
 
 @pytest.mark.parametrize(
@@ -615,10 +612,22 @@ def test_non_2xx_status_maps_to_exactly_its_class(status: int, cls: type[APIStat
     assert info.value.status == status
 
 
-@pytest.mark.parametrize("retry_after", [None, 0.0, 7.5, 3600.0])
-def test_rate_limit_error_carries_retry_after(retry_after: float | None) -> None:
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        ({}, None),
+        ({"retry-after": "0"}, 0.0),
+        ({"retry-after": "7.5"}, 7.5),
+        ({"retry-after": "3600"}, 3600.0),
+        ({"retry-after": "7", "retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "soon"}, None),
+    ],
+)
+def test_rate_limit_error_carries_the_servers_retry_after(
+    headers: dict[str, str], retry_after: float | None
+) -> None:
     with pytest.raises(RateLimitError) as info:
-        _parse(b"{}", 429, retry_after=retry_after)
+        _parse(b"{}", 429, headers=headers)
     assert info.value.retry_after == retry_after
 
 

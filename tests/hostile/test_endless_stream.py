@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from anam_async import AnamClient, APIResponseValidationError
-from anam_async._client import STALE_PAGES_LIMIT
+from anam_async._paging import STALE_PAGES_LIMIT
 from anam_async.testing import FakeAnamAPI, RecordedRequest
 
 ITEM = {
