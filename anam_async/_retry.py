@@ -230,11 +230,17 @@ class WaitSetting:
         on_wait: Callable[[float], object] | None,
         previous: WaitSetting | None = None,
     ) -> None:
+        """Hold a setting; made by `set_testing`, not directly."""
         self.testing = testing
         self.on_wait = on_wait
         self._previous = previous
 
+    def __repr__(self) -> str:
+        """Show the setting: ``WaitSetting(testing=True, on_wait=...)``."""
+        return f"WaitSetting(testing={self.testing!r}, on_wait={self.on_wait!r})"
+
     def __enter__(self) -> WaitSetting:
+        """Return the setting itself; the earlier one comes back on exit."""
         return self
 
     def __exit__(
@@ -243,6 +249,7 @@ class WaitSetting:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Put back the setting that was in force before this one."""
         global _mode
         if self._previous is not None:
             _mode = self._previous

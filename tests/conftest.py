@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from anam_async import AnamClient
-from anam_async._retry import set_testing
-from anam_async.testing import FakeAnamAPI
+from anam_async.testing import FakeAnamAPI, set_testing
 
 from ._spec_oracle import OracleWatch, SpecOracle
 
