@@ -2,12 +2,14 @@
 
 ``main`` runs ``asyncio.run`` itself, so these tests are synchronous. Most use ``--fake`` (an
 in-process ``FakeAnamAPI(links=1000, seed=0)``); the expected data comes from an unstarted fake
-with the same seed. Ctrl-C is simulated deterministically: an ``on_request`` hook of the
-in-process fake raises SIGINT in the main thread when a chosen page is requested.
+with the same seed. Ctrl-C is a real SIGINT sent to the main thread, at a known point: by an
+``on_request`` hook of the same seeded fake served from a thread (``seeded_server``) when a
+chosen page is requested, or, for ``fake-server``, once the server has been used.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -15,17 +17,21 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from anam_async import PersonaShareLink, ShareLink, ShareLinkPage, _cli
+from anam_async import AnamClient, PersonaShareLink, ShareLink, ShareLinkPage, cli
+from anam_async.cli import _export, _render
+from anam_async.cli._commands import FAKE_LINKS, FAKE_SEED
 from anam_async.testing import FakeAnamAPI, RecordedRequest
 
-SEEDED = FakeAnamAPI(links=_cli.FAKE_LINKS, seed=_cli.FAKE_SEED)
+SEEDED = FakeAnamAPI(links=FAKE_LINKS, seed=FAKE_SEED)
 ALL_IDS = [link["id"] for link in SEEDED.links]
 SECRET = "sk-live-do-not-print-0123456789abcdef"
 
@@ -44,7 +50,7 @@ def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    code = _cli.main(list(argv))
+    code = cli.main(list(argv))
     captured = capsys.readouterr()
     return Run(code, captured.out, captured.err)
 
@@ -58,28 +64,44 @@ def ids_of_jsonl(data: str | bytes) -> list[str]:
     return [str(msgspec.json.decode(line, type=PersonaShareLink).id) for line in lines]
 
 
-@pytest.fixture
-def interrupt_at_page(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Make ``--fake`` runs raise SIGINT (as Ctrl-C does) when the given list page is requested.
+def ctrl_c() -> None:
+    """Send SIGINT to the main thread, as Ctrl-C in a terminal does."""
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+    signal.pthread_kill(main_thread, signal.SIGINT)
 
-    Append a page number to the yielded list to arm it; the hook fires once.
+
+@dataclass
+class SeededServer:
+    """The data ``--fake`` serves, from a real server; Ctrl-C when a chosen page is requested.
+
+    Append a page number to ``interrupt_at`` to arm it; it fires once.
     """
+
+    api: FakeAnamAPI
+    interrupt_at: list[int] = field(default_factory=list)
+
+    @property
+    def options(self) -> list[str]:
+        """The global options that point the CLI at this server."""
+        return ["--base-url", self.api.url, "--api-key", self.api.api_key]
+
+
+@pytest.fixture
+def seeded_server() -> Iterator[SeededServer]:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    pages: list[int] = []
+    server = SeededServer(FakeAnamAPI(links=FAKE_LINKS, seed=FAKE_SEED))
 
-    def fake_api() -> FakeAnamAPI:
-        api = FakeAnamAPI(links=_cli.FAKE_LINKS, seed=_cli.FAKE_SEED)
+    def hook(record: RecordedRequest) -> None:
+        # Runs in the server's thread, before the page is answered: the main thread, waiting
+        # for it, is interrupted there (the CLI's asyncio.run cancels its task).
+        if record.operation == "list" and record.page in server.interrupt_at:
+            server.interrupt_at.clear()
+            ctrl_c()
 
-        def hook(record: RecordedRequest) -> None:
-            if record.operation == "list" and record.page in pages:
-                pages.clear()
-                signal.raise_signal(signal.SIGINT)
-
-        api.on_request(hook)
-        return api
-
-    monkeypatch.setattr(_cli, "new_fake_api", fake_api)
-    return pages
+    server.api.on_request(hook)
+    with server.api.run_in_thread():
+        yield server
 
 
 # --------------------------------------------------------------------------- list
@@ -121,7 +143,7 @@ def test_export_jsonl_to_file_has_every_link_in_order(
     first = data.splitlines()[0]
     assert msgspec.json.decode(first).keys() == SEEDED.links[0].keys()  # camelCase wire names
     assert msgspec.json.decode(first, type=PersonaShareLink) == as_link(SEEDED.links[0])
-    assert not _cli.progress_path(target).exists()
+    assert not _export.progress_path(target).exists()
     assert result.err == f"1000 share links written to {target}\n"
 
 
@@ -139,9 +161,9 @@ def test_export_csv_to_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     with target.open(newline="") as file:
         reader = csv.DictReader(file)
         rows = list(reader)
-        assert tuple(reader.fieldnames or ()) == _cli.CSV_FIELDS
+        assert tuple(reader.fieldnames or ()) == _render.CSV_FIELDS
     assert reader.fieldnames[:3] == ["id", "token", "type"]  # type: ignore[index]
-    assert "allowedOrigins" in _cli.CSV_FIELDS
+    assert "allowedOrigins" in _render.CSV_FIELDS
     assert [row["id"] for row in rows] == ALL_IDS
     for row, link in zip(rows, SEEDED.links, strict=True):
         assert row["allowedOrigins"] == " ".join(link["allowedOrigins"])
@@ -156,7 +178,7 @@ def test_export_csv_to_stdout_with_limit(capsys: pytest.CaptureFixture[str]) -> 
     result = run_cli(capsys, "--fake", "share-links", "export", "--format", "csv", "--limit", "5")
     assert result.code == 0, result.err
     rows = list(csv.reader(io.StringIO(result.out)))
-    assert tuple(rows[0]) == _cli.CSV_FIELDS
+    assert tuple(rows[0]) == _render.CSV_FIELDS
     assert [row[0] for row in rows[1:]] == ALL_IDS[:5]
 
 
@@ -280,14 +302,42 @@ def test_invalid_export_arguments_leave_the_file_alone(
     )
     assert result.code == 2
     assert target.read_text() == "precious\n"
-    assert not _cli.progress_path(target).exists()
+    assert not _export.progress_path(target).exists()
 
 
-def test_argparse_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_exits_2_with_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, "--fake", "share-links", "export", "--per-page", "many")
     assert result.code == 2
-    assert result.err.startswith("usage: anam-async share-links export")
-    assert result.err.endswith("error: argument --per-page: invalid int value: 'many'\n")
+    assert result.err.startswith("Usage: anam-async share-links export [OPTIONS]\n")
+    assert result.err.endswith(
+        "error: Invalid value for '--per-page': 'many' is not a valid integer.\n"
+    )
+    assert result.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["fake-server", "--port", "65536"], "'--port': 65536 is not in the range 0<=x<=65535"),
+        (["fake-server", "--links", "-1"], "'--links': -1 is not in the range x>=0"),
+        (["fake-server", "--latency-ms", "-1"], "'--latency-ms': -1.0 is not in the range x>=0"),
+        (["fake-server", "--latency-ms", "inf"], "'--latency-ms': inf is not a finite number"),
+        (["share-links", "export", "--format", "xml"], "'--format': 'xml' is not one of"),
+        (["share-links", "list", "--no-such-flag"], "--no-such-flag"),  # click words it by version
+        (["share-links", "create"], "Missing option '--persona-id'"),
+        (["share-links", "get"], "Missing argument 'ID'"),
+        (["share-links"], "Missing command"),
+        ([], "Missing command"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_parameter(
+    capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
+    result = run_cli(capsys, *argv)
+    assert result.code == 2
+    assert named in result.err.splitlines()[-1]
+    assert result.err.splitlines()[-1].startswith("error: ")
+    assert result.out == ""
 
 
 def test_api_error_exits_1_with_status_and_message(capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,20 +355,40 @@ def test_missing_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.err.count("\n") == 1
 
 
-def test_missing_rich_says_how_to_install(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("missing", ["click", "rich"])
+def test_a_missing_extra_says_how_to_install(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "rich", None)
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ImportError
     result = run_cli(capsys, "--fake", "share-links", "list")
     assert result.code == 2
-    assert result.err == _cli._INSTALL_HINT + "\n"
-    assert 'pip install -e ".[cli]"' in result.err
+    assert result.err == cli._INSTALL_HINT + "\n"
+    assert 'pip install "anam-async[cli]"' in result.err
+    assert result.out == ""
+
+
+def test_importing_the_cli_imports_neither_click_nor_rich() -> None:
+    code = (
+        "import anam_async.cli, sys; "
+        "assert 'click' not in sys.modules and 'rich' not in sys.modules, sys.modules.keys()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_global_options_merge_over_the_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given above and below the command, the last value given wins."""
+    with FakeAnamAPI(links=3).run_in_thread() as api:
+        argv = ["--api-key", "wrong", "--base-url", "http://127.0.0.1:9", "share-links"]
+        argv += ["--base-url", api.url, "list", "--api-key", api.api_key, "--json"]
+        result = run_cli(capsys, *argv)
+    assert result.code == 0, result.err
+    assert msgspec.json.decode(result.out, type=ShareLinkPage).meta.total == 3
 
 
 def test_the_key_is_never_printed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Not in results, errors (401, 404, argparse) or help, from the flag or the environment."""
+    """Not in results, errors (401, 404, usage) or help, from the flag or the environment."""
     with FakeAnamAPI(links=30, api_key=SECRET).run_in_thread() as api:
         base = ["--base-url", api.url]
         runs = [
@@ -348,22 +418,12 @@ def test_the_key_is_never_printed(
 
 
 def test_ctrl_c_stops_export_with_whole_lines_and_130(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer
 ) -> None:
     target = tmp_path / "links.jsonl"
-    interrupt_at_page.append(6)
-    result = run_cli(
-        capsys,
-        "--fake",
-        "share-links",
-        "export",
-        "--per-page",
-        "50",
-        "--concurrency",
-        "2",
-        "-o",
-        str(target),
-    )
+    seeded_server.interrupt_at.append(6)
+    argv = ["share-links", "export", "--per-page", "50", "--concurrency", "2", "-o", str(target)]
+    result = run_cli(capsys, *seeded_server.options, *argv)
     assert result.code == 130
     data = target.read_bytes()
     assert data.endswith(b"\n")
@@ -371,7 +431,7 @@ def test_ctrl_c_stops_export_with_whole_lines_and_130(
     assert 0 < len(written) < 1000
     assert len(written) % 50 == 0
     assert written == ALL_IDS[: len(written)]
-    checkpoint = msgspec.json.decode(_cli.progress_path(target).read_bytes())
+    checkpoint = msgspec.json.decode(_export.progress_path(target).read_bytes())
     assert checkpoint["lines"] == len(written)
     assert checkpoint["length"] == len(data)
     assert checkpoint["nextPage"] == len(written) // 50 + 1
@@ -382,11 +442,11 @@ def test_ctrl_c_stops_export_with_whole_lines_and_130(
 
 
 def test_resume_completes_an_interrupted_export(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer
 ) -> None:
     target = tmp_path / "links.jsonl"
-    argv = ["--fake", "share-links", "export", "--per-page", "40", "-o", str(target)]
-    interrupt_at_page.append(9)
+    argv = [*seeded_server.options, "share-links", "export", "--per-page", "40", "-o", str(target)]
+    seeded_server.interrupt_at.append(9)
     assert run_cli(capsys, *argv).code == 130
     before = target.read_bytes()
     assert 0 < len(ids_of_jsonl(before)) < 1000
@@ -398,34 +458,35 @@ def test_resume_completes_an_interrupted_export(
     data = target.read_bytes()
     assert data.startswith(before)
     assert ids_of_jsonl(data) == ALL_IDS
-    assert not _cli.progress_path(target).exists()
+    assert not _export.progress_path(target).exists()
 
 
 def test_resume_csv_does_not_repeat_the_header(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer
 ) -> None:
     target = tmp_path / "links.csv"
-    argv = ["--fake", "share-links", "export", "--per-page", "100", "-o", str(target)]
-    interrupt_at_page.append(5)
+    argv = [*seeded_server.options, "share-links", "export", "--per-page", "100"]
+    argv += ["-o", str(target)]
+    seeded_server.interrupt_at.append(5)
     assert run_cli(capsys, *argv).code == 130
     assert run_cli(capsys, *argv, "--resume").code == 0
     rows = list(csv.reader(io.StringIO(target.read_text())))
-    assert tuple(rows[0]) == _cli.CSV_FIELDS
+    assert tuple(rows[0]) == _render.CSV_FIELDS
     assert [row[0] for row in rows[1:]] == ALL_IDS
 
 
 def test_resume_refuses_a_different_query(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer
 ) -> None:
     target = tmp_path / "links.jsonl"
-    argv = ["--fake", "share-links", "export", "-o", str(target)]
-    interrupt_at_page.append(9)
+    argv = [*seeded_server.options, "share-links", "export", "-o", str(target)]
+    seeded_server.interrupt_at.append(9)
     assert run_cli(capsys, *argv, "--per-page", "50").code == 130
     before = target.read_bytes()
     result = run_cli(capsys, *argv, "--per-page", "20", "--resume")
     assert result.code == 2
     assert result.err.startswith(
-        f"error: cannot resume: {_cli.progress_path(target)} was written with --per-page 50, "
+        f"error: cannot resume: {_export.progress_path(target)} was written with --per-page 50, "
         "not 20;"
     )
     assert target.read_bytes() == before
@@ -454,11 +515,12 @@ def test_export_that_fails_before_the_first_page_creates_nothing(
 
 
 def test_export_interrupted_before_the_first_page_creates_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, interrupt_at_page: list[int]
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer
 ) -> None:
     target = tmp_path / "links.jsonl"
-    interrupt_at_page.append(1)
-    result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target))
+    seeded_server.interrupt_at.append(1)
+    argv = ["share-links", "export", "-o", str(target)]
+    result = run_cli(capsys, *seeded_server.options, *argv)
     assert result.code == 130
     assert "--resume" not in result.err
     assert list(tmp_path.iterdir()) == []
@@ -494,10 +556,10 @@ def test_interrupt_mid_write_rolls_back_to_the_last_whole_page(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second Ctrl-C can land inside a write: the part-written page is truncated away."""
-    real_write = _cli._Output.write_page
+    real_write = _export._Output.write_page
     calls = 0
 
-    def write_page(self: _cli._Output, block: bytes, *, lines: int) -> None:
+    def write_page(self: _export._Output, block: bytes, *, lines: int) -> None:
         nonlocal calls
         calls += 1
         if calls == 3:
@@ -505,7 +567,7 @@ def test_interrupt_mid_write_rolls_back_to_the_last_whole_page(
             raise KeyboardInterrupt
         real_write(self, block, lines=lines)
 
-    monkeypatch.setattr(_cli._Output, "write_page", write_page)
+    monkeypatch.setattr(_export._Output, "write_page", write_page)
     target = tmp_path / "links.jsonl"
     result = run_cli(capsys, "--fake", "share-links", "export", "-o", str(target))
     assert result.code == 130
@@ -537,25 +599,47 @@ def test_api_error_mid_export_keeps_whole_pages_and_can_resume(
 # --------------------------------------------------------------------------- fake-server, entry
 
 
+class _FakeServerUser(io.StringIO):
+    """Stdout for ``fake-server``: once it is announced, use the server, then press Ctrl-C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread: threading.Thread | None = None
+        self.seen: list[int] = []
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.thread is None and "Press Ctrl-C to stop." in self.getvalue():
+            self.thread = threading.Thread(target=self._use)
+            self.thread.start()
+        return written
+
+    def _use(self) -> None:
+        try:
+            settings = dict(re.findall(r"^(ANAM_\w+)=(.*)$", self.getvalue(), flags=re.M))
+            self.seen.append(asyncio.run(self._total(settings)))
+        finally:
+            ctrl_c()
+
+    @staticmethod
+    async def _total(settings: dict[str, str]) -> int:
+        key, url = settings["ANAM_API_KEY"], settings["ANAM_BASE_URL"]
+        async with AnamClient(key, base_url=url) as client:
+            page = await client.share_links.list(per_page=1)
+        return page.meta.total
+
+
 def test_fake_server_prints_url_and_key_and_stops_on_ctrl_c(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[int] = []
-
-    async def serve(api: FakeAnamAPI) -> None:
-        from anam_async import AnamClient
-
-        async with AnamClient(api.api_key, base_url=api.url) as client:
-            page = await client.share_links.list(per_page=1)
-        seen.append(page.meta.total)
-        signal.raise_signal(signal.SIGINT)
-        await _cli.serve_until_interrupted(api)
-
-    monkeypatch.setattr(_cli, "serve_until_interrupted", serve)
+    user = _FakeServerUser()
+    monkeypatch.setattr(sys, "stdout", user)
     result = run_cli(capsys, "fake-server", "--port", "0", "--links", "7", "--latency-ms", "1")
+    assert user.thread is not None
+    user.thread.join()
     assert result.code == 0
-    assert seen == [7]
-    lines = result.out.splitlines()
+    assert user.seen == [7]
+    lines = user.getvalue().splitlines()
     assert lines[0].startswith("FakeAnamAPI serving 7 share links (seed 0) at http://127.0.0.1:")
     assert lines[1].startswith("ANAM_BASE_URL=http://127.0.0.1:")
     assert lines[2].startswith("ANAM_API_KEY=anam_test_")
@@ -573,7 +657,7 @@ def test_python_dash_m_runs_main() -> None:
 
 
 def test_core_does_not_import_the_cli() -> None:
-    code = "import sys, anam_async; print('anam_async._cli' in sys.modules, 'rich' in sys.modules)"
+    code = "import sys, anam_async; print('anam_async.cli' in sys.modules, 'rich' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
