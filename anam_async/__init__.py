@@ -9,7 +9,8 @@ async with AnamClient() as client:
 
 from msgspec import Struct as _Struct
 
-from ._client import AnamClient, ShareLinks
+from ._client import AnamClient
+from ._share_links import ShareLinks
 from ._types import Page, Pagination, PersonaShareLink, ShareLink, ShareLinkPage, ShareLinkType
 from ._version import __version__
 from .errors import (

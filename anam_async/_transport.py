@@ -129,87 +129,36 @@ def _describe(exc: BaseException, secret: str) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _connection_error(
-    cls: type[APIConnectionError],
-    what: str,
-    exc: BaseException,
-    *,
-    method: str,
-    url: str,
-    secret: str,
-    sent: bool,
-    transient: bool = True,
-) -> APIConnectionError:
-    error = cls(f"{what} for {method} {url}: {_describe(exc, secret)}", method=method, url=url)
-    error.request_sent = sent
-    error.transient = transient
-    return error
-
-
-def _translate(exc: BaseException, *, method: str, url: str, secret: str) -> APIConnectionError:
-    """The library's error for one of aiohttp's (or a timeout), never holding a reference to it."""
+def _classify(exc: BaseException) -> tuple[type[APIConnectionError], str, bool, bool]:
+    """What aiohttp's error means: (class to raise, words, request sent, worth retrying)."""
     # Failing to connect, or timing out while connecting, happens before a byte of the request
     # is sent: the only errors after which even a POST may be retried.
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return _connection_error(
-            APITimeoutError,
-            "connect timeout",
-            exc,
-            method=method,
-            url=url,
-            secret=secret,
-            sent=False,
-        )
+        return APITimeoutError, "connect timeout", False, True
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         # Not transient: a certificate that does not verify will not verify next time either.
-        return _connection_error(
-            APIConnectionError,
-            "TLS certificate verification failed (a certificate problem, not retried)",
-            exc,
-            method=method,
-            url=url,
-            secret=secret,
-            sent=False,
-            transient=False,
-        )
+        why = "TLS certificate verification failed (a certificate problem, not retried)"
+        return APIConnectionError, why, False, False
     if isinstance(exc, aiohttp.ClientConnectorSSLError) and not isinstance(
         exc.os_error, _TRANSIENT_SSL
     ):
         # A protocol or cipher mismatch, or a peer that does not speak TLS: as deterministic
         # as a bad certificate. A handshake cut short by the peer stays retryable (below).
-        return _connection_error(
-            APIConnectionError,
-            "TLS handshake failed (not retried)",
-            exc,
-            method=method,
-            url=url,
-            secret=secret,
-            sent=False,
-            transient=False,
-        )
+        return APIConnectionError, "TLS handshake failed (not retried)", False, False
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return _connection_error(
-            APIConnectionError,
-            "cannot connect",
-            exc,
-            method=method,
-            url=url,
-            secret=secret,
-            sent=False,
-        )
+        return APIConnectionError, "cannot connect", False, True
     if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
-        return _connection_error(
-            APITimeoutError, "timeout", exc, method=method, url=url, secret=secret, sent=True
-        )
-    return _connection_error(
-        APIConnectionError,
-        "connection error",
-        exc,
-        method=method,
-        url=url,
-        secret=secret,
-        sent=True,
-    )
+        return APITimeoutError, "timeout", True, True
+    return APIConnectionError, "connection error", True, True
+
+
+def _translate(exc: BaseException, *, method: str, url: str, secret: str) -> APIConnectionError:
+    """The library's error for one of aiohttp's (or a timeout), never holding a reference to it."""
+    cls, what, sent, transient = _classify(exc)
+    error = cls(f"{what} for {method} {url}: {_describe(exc, secret)}", method=method, url=url)
+    error.request_sent = sent
+    error.transient = transient
+    return error
 
 
 def _too_large(
