@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
+import aiohttp
 import pytest
 
 from anam_async import (
@@ -46,7 +47,43 @@ def _is_server_task(task: asyncio.Task[object]) -> bool:
     # The fake server shares the test's loop; its connection handlers are not the client's.
     code = getattr(task.get_coro(), "cr_code", None)
     filename = code.co_filename if code is not None else ""
-    return "/aiohttp/web_" in filename or filename.endswith("anam_async/testing.py")
+    return "/aiohttp/web_" in filename or "/anam_async/testing/" in filename
+
+
+class ClientSide:
+    """Counts the client's requests as aiohttp's client sees them (a TraceConfig).
+
+    What the client started and how many it had in flight at most, measured on the client
+    side of the socket, so a bound holds or fails whatever the server has received yet.
+    """
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.in_flight = 0
+        self.peak = 0
+        self.config = aiohttp.TraceConfig()
+        self.config.on_request_start.append(self._start)
+        self.config.on_request_end.append(self._end)
+        self.config.on_request_exception.append(self._end)
+
+    async def _start(self, *_: object) -> None:
+        self.started += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    async def _end(self, *_: object) -> None:
+        self.in_flight -= 1
+
+
+@contextlib.asynccontextmanager
+async def traced_client(api: FakeAnamAPI) -> AsyncIterator[tuple[AnamClient, ClientSide]]:
+    """A client on a borrowed session whose requests ``ClientSide`` counts."""
+    side = ClientSide()
+    async with (
+        aiohttp.ClientSession(trace_configs=[side.config]) as session,
+        AnamClient(api.api_key, base_url=api.url, session=session) as client,
+    ):
+        yield client, side
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
@@ -115,18 +152,21 @@ async def test_limit_counts_pages_for_pages(api: FakeAnamAPI, client: AnamClient
 # -- bounds ----------------------------------------------------------------------------------
 
 
-async def test_at_most_concurrency_requests_in_flight(api: FakeAnamAPI, client: AnamClient) -> None:
-    gate = api.hold(operation="list")
-    stream = client.share_links.stream(per_page=5, concurrency=3)
-    first = asyncio.ensure_future(anext(stream))
-    await gate.wait_for_waiting(3)
-    # Nothing more can arrive while the first three are parked: the window is full.
-    await asyncio.sleep(0)
-    assert len(api.requests) == 3
-    gate.release()
-    await first
-    await stream.aclose()
-    assert api.max_in_flight <= 3
+async def test_at_most_concurrency_requests_in_flight(api: FakeAnamAPI) -> None:
+    async with traced_client(api) as (client, side):
+        gate = api.hold(operation="list")
+        stream = client.share_links.stream(per_page=5, concurrency=3)
+        first = asyncio.ensure_future(anext(stream))
+        await gate.wait_for_waiting(3)
+        # The client's own count: three started and none answered, so the window is full.
+        assert (side.started, side.in_flight) == (3, 3)
+        gate.release()
+        await first
+        links = [first.result(), *[link async for link in stream]]
+        # Measured on the client side over the whole run: never a fourth at once.
+        assert side.peak == 3
+        assert len(links) == len(api.links)
+        assert api.max_in_flight <= 3
 
 
 async def test_lookahead_is_bounded_while_consumer_holds_an_item(
@@ -319,11 +359,17 @@ async def test_stream_on_closed_client_raises_at_call(api: FakeAnamAPI) -> None:
         client.share_links.stream()
 
 
-async def test_stream_does_no_io_until_iterated(api: FakeAnamAPI, client: AnamClient) -> None:
-    stream = client.share_links.stream()
-    await asyncio.sleep(0)
+async def test_stream_does_no_io_until_iterated(api: FakeAnamAPI) -> None:
+    async with traced_client(api) as (client, side):
+        before = other_tasks()
+        stream = client.share_links.stream()
+        # Nothing can send a request: no task was started, and the generator's body runs
+        # only when it is iterated; the client's own count agrees.
+        assert other_tasks() == before
+        assert side.started == 0
+        await stream.aclose()
+        assert side.started == 0
     assert api.requests == []
-    await stream.aclose()
 
 
 # -- 1,000 pages with faults -----------------------------------------------------------------
@@ -405,17 +451,20 @@ async def test_get_many_refuses_a_bare_string(api: FakeAnamAPI, client: AnamClie
         client.share_links.get_many(str(ids_of(api)[0]))
 
 
-async def test_get_many_bounds_requests_in_flight(api: FakeAnamAPI, client: AnamClient) -> None:
-    gate = api.hold(operation="get")
-    results = client.share_links.get_many(ids_of(api)[:20], concurrency=5)
-    first = asyncio.ensure_future(anext(results))
-    await gate.wait_for_waiting(5)
-    await asyncio.sleep(0)
-    assert len(api.requests) == 5
-    gate.release()
-    await first
-    await results.aclose()
-    assert other_tasks() == set()
+async def test_get_many_bounds_requests_in_flight(api: FakeAnamAPI) -> None:
+    async with traced_client(api) as (client, side):
+        gate = api.hold(operation="get")
+        results = client.share_links.get_many(ids_of(api)[:20], concurrency=5)
+        first = asyncio.ensure_future(anext(results))
+        await gate.wait_for_waiting(5)
+        assert (side.started, side.in_flight) == (5, 5)
+        gate.release()
+        await first
+        rest = [link async for link in results]
+        assert side.peak == 5
+        assert side.started == 20
+        assert len(rest) == 19
+        assert other_tasks() == set()
 
 
 async def test_an_id_repeated_within_one_page_comes_out_once(
