@@ -3,7 +3,7 @@
 The page body is a real ``GET /v1/share-links?perPage=100`` answer from ``FakeAnamAPI`` (all
 fields present, a mix of null and set values), decoded by:
 
-* the client path: ``anam_async._wire.parse_response(200, headers, body,
+* the client path: ``anam_async._wire.decipher(200, headers, body,
   share_link_page_decoder, method="GET", url=...)``, exactly what ``AnamClient`` runs;
 * (a) ``msgspec.json.decode(body, type=ShareLinkPage)``: plain msgspec, same Structs;
 * (b) a reused ``msgspec.json.Decoder(ShareLinkPage)``: the floor for these Structs;
@@ -37,7 +37,7 @@ from pydantic.alias_generators import to_camel
 
 from anam_async import ShareLinkPage
 from anam_async._types import share_link_page_decoder
-from anam_async._wire import parse_response
+from anam_async._wire import decipher
 from anam_async.testing import FakeAnamAPI
 
 PER_PAGE = 100
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     body, headers, url = asyncio.run(fetch_page_body())
 
     # All paths must give the same thing before their speed means anything.
-    client_page = parse_response(200, headers, body, share_link_page_decoder, method="GET", url=url)
+    client_page = decipher(200, headers, body, share_link_page_decoder, method="GET", url=url)
     reused = msgspec.json.Decoder(ShareLinkPage)
     assert client_page == msgspec.json.decode(body, type=ShareLinkPage) == reused.decode(body)
     model = PydanticPage.model_validate_json(body)
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     assert [item.expires_at for item in model.data] == [i.expires_at for i in client_page.data]
 
     variants: dict[str, Callable[[], object]] = {
-        "client path: _wire.parse_response": lambda: parse_response(
+        "client path: _wire.decipher": lambda: decipher(
             200, headers, body, share_link_page_decoder, method="GET", url=url
         ),
         "(a) msgspec.json.decode(type=ShareLinkPage)": lambda: msgspec.json.decode(
@@ -189,10 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     results = measure(variants, repeats, min_time)
     median = {name: statistics.median(times) * 1e6 for name, times in results.items()}
-    client = median["client path: _wire.parse_response"]
+    client = median["client path: _wire.decipher"]
     plain = median["(a) msgspec.json.decode(type=ShareLinkPage)"]
     goals = {
-        "client path: _wire.parse_response": ("x plain", client / plain, "<= 1.10x"),
+        "client path: _wire.decipher": ("x plain", client / plain, "<= 1.10x"),
         "(c) pydantic v2 model_validate_json": (
             "/ client",
             median["(c) pydantic v2 model_validate_json"] / client,
