@@ -24,7 +24,15 @@ from ._validate import check_bool, check_int, invalid
 from ._version import __version__
 from .errors import AnamValidationError
 
-__all__ = ["DEFAULT_BASE_URL", "Config", "is_loopback"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Config",
+    "check_api_key",
+    "check_base_url",
+    "check_headers",
+    "check_timeout",
+    "is_loopback",
+]
 
 DEFAULT_BASE_URL: Final = "https://api.anam.ai"
 #: Every request body is JSON, and says so: a JSON API ignores a body labelled otherwise.

@@ -115,3 +115,33 @@ def test_every_public_name_is_mentioned_in_the_docs() -> None:
     names = (EXPECTED - {"__version__"}) | set(testing.__all__)
     missing = [name for name in sorted(names) if not re.search(rf"\b{name}\b", docs)]
     assert missing == []
+
+
+def test_every_module_lists_exactly_what_it_defines() -> None:
+    """Private modules too: each ``__all__`` names what exists and every function and class
+    the module defines (ruff keeps the order)."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(anam_async.__path__, "anam_async."):
+        if info.name in ("anam_async.__main__", "anam_async._version"):
+            continue
+        module = importlib.import_module(info.name)
+        listed = set(module.__all__)
+        assert all(hasattr(module, name) for name in listed), info.name
+        defined = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_")
+            and (inspect.isclass(value) or inspect.isfunction(value))
+            # Where it is written, since public classes say they come from the package.
+            and _written_in(value) == module.__file__
+        }
+        assert defined <= listed, (info.name, sorted(defined - listed))
+
+
+def _written_in(value: object) -> str | None:
+    try:
+        return inspect.getsourcefile(value)  # type: ignore[arg-type]
+    except TypeError:  # a built-in
+        return None

@@ -31,7 +31,14 @@ from . import EXIT_INTERRUPTED, EXIT_OK
 from ._export import ExportRequest, export
 from ._render import print_json, print_table
 
-__all__ = ["FAKE_LINKS", "FAKE_SEED", "Job", "Settings", "cli"]
+__all__ = [
+    "FAKE_LINKS",
+    "FAKE_SEED",
+    "Job",
+    "Settings",
+    "cli",
+    "global_options",
+]
 
 #: What ``--fake`` serves, and ``fake-server`` by default: every run sees the same links.
 FAKE_LINKS: Final = 1000
