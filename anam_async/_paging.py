@@ -14,6 +14,8 @@ Two layers, both ignorant of HTTP:
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, Final, NamedTuple, TypeVar
@@ -29,6 +31,7 @@ __all__ = [
     "STALE_PAGES_LIMIT",
     "PageInfo",
     "check_list_args",
+    "dedupe_window",
     "iterate_pages",
     "list_items",
     "list_pages",
@@ -37,6 +40,8 @@ __all__ = [
 P = TypeVar("P")
 ItemT = TypeVar("ItemT")
 PageT = TypeVar("PageT", bound="Page[Any]")
+
+logger: Final = logging.getLogger("anam_async")
 
 #: Pages in a row whose items were all yielded already, after which a stream gives up.
 STALE_PAGES_LIMIT: Final = 3
@@ -197,22 +202,41 @@ def _listing_error(
     )
 
 
-class _Dedupe:
-    """Drops items yielded on an earlier page, and counts pages that bring nothing new.
+def dedupe_window(concurrency: int) -> int:
+    """How many recently yielded pages the dedupe window holds: ``max(16, 4 * concurrency)``.
 
-    Ids are held as 128-bit ints (cheaper to hash and hold than UUID objects). This set is
-    the one part of a stream that grows with its length: about 80 bytes an item, the price
-    of "never the same item twice" when the listing shifts.
+    An item yielded on page k comes back on page j only when more than ``(j - k - 1) *
+    per_page`` items were inserted ahead of it between the two fetches; the window catches
+    every such move up to ``j - k`` = the window, and always covers the pages in flight
+    together (at most ``concurrency`` apart), where a deletion can make an item slide onto a
+    page that was fetched later.
+    """
+    return max(16, 4 * concurrency)
+
+
+class _Dedupe:
+    """Drops items yielded on one of the last ``window`` pages, and counts pages that bring
+    nothing new.
+
+    Ids are held as 128-bit ints (cheaper to hash and hold than UUID objects), at most
+    ``window x per_page`` of them: memory stays flat however long the listing. A move larger
+    than the window can catch is detected from ``meta.total`` (see `moved_beyond`).
     """
 
-    __slots__ = ("seen", "stale")
+    __slots__ = ("_floor", "_pages", "_window", "seen", "stale")
 
-    def __init__(self) -> None:
+    def __init__(self, window: int) -> None:
         self.seen: set[int] = set()
+        # The kept ids of the pages in the window, oldest first, each with its page's score
+        # (meta.total - number * perPage; see moved_beyond).
+        self._pages: deque[tuple[list[int], int]] = deque()
+        self._window = window
+        # The lowest score of a page that left the window.
+        self._floor: int | None = None
         # Pages in a row that brought only items already yielded.
         self.stale = 0
 
-    def fresh(self, page: PageT) -> PageT:
+    def fresh(self, number: int, page: PageT) -> PageT:
         """``page`` without the items already yielded (the same object when none were)."""
         seen = self.seen
         keys = [item.id.int for item in page.data]
@@ -222,18 +246,43 @@ class _Dedupe:
             seen.update(keys)
             if len(seen) - before == len(keys):
                 self.stale = 0
+                self._remember(number, page, keys)
                 return page
             seen.difference_update(keys)
         kept = []
+        kept_keys = []
         for item in page.data:
             key = item.id.int
             if key not in seen:
                 seen.add(key)
                 kept.append(item)
+                kept_keys.append(key)
         # Counted from what was dropped, not from how "already yielded" is decided; an empty
         # page is the end, never a repeat.
         self.stale = self.stale + 1 if keys and not kept else 0
+        self._remember(number, page, kept_keys)
         return msgspec.structs.replace(page, data=kept)
+
+    def _remember(self, number: int, page: Page[Any], keys: list[int]) -> None:
+        self._pages.append((keys, page.meta.total - number * page.meta.per_page))
+        if len(self._pages) > self._window:
+            old_keys, score = self._pages.popleft()
+            self.seen.difference_update(old_keys)
+            self._floor = score if self._floor is None else min(self._floor, score)
+
+    def moved_beyond(self, number: int, page: Page[Any]) -> bool:
+        """Whether the listing may have moved an item further than the window catches.
+
+        An item of an earlier page k comes back on page ``number`` only if more than
+        ``(number - k - 1) * perPage`` items were inserted ahead of it in between, that is
+        if ``total_now - total_k >= (number - k - 1) * perPage + 1``; checked against every
+        page that has left the window at once through the lowest ``total_k - k * perPage``.
+        Inserts balanced by deletes leave ``total`` as it was and go unseen.
+        """
+        if self._floor is None:
+            return False
+        meta = page.meta
+        return meta.total - (number - 1) * meta.per_page - 1 >= self._floor
 
 
 async def list_pages(
@@ -274,14 +323,25 @@ async def list_pages(
             raise _listing_error(url_of(number), reason)
         return page
 
-    dedupe = _Dedupe()
+    dedupe = _Dedupe(dedupe_window(concurrency))
+    warned = False
     numbered_pages = iterate_pages(
         fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
     )
     async with aclosing(numbered_pages):
         yielded = 0
         async for number, page in numbered_pages:
-            fresh = dedupe.fresh(page)
+            if not warned and dedupe.moved_beyond(number, page):
+                warned = True
+                logger.warning(
+                    "the listing at %s moved more than the dedupe window of %d pages catches"
+                    " (meta.total is now %d at page %d): a link may be yielded twice",
+                    url_of(number),
+                    dedupe_window(concurrency),
+                    page.meta.total,
+                    number,
+                )
+            fresh = dedupe.fresh(number, page)
             if dedupe.stale >= STALE_PAGES_LIMIT:
                 # A server that keeps sending pages of items already yielded (a lying
                 # meta.lastPage, say) would hold the stream forever.
