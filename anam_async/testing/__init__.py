@@ -38,6 +38,12 @@ What the fake does, in the order it does it, for every request:
 
 Data and ordering:
 
+- A million links cost next to nothing: the seeded links are computed from their position
+  when a request needs them, never stored, so ``FakeAnamAPI(links=1_000_000)`` starts at
+  once in a few tens of MB, and page ``n`` takes the same time whatever ``n``. Only created,
+  updated and deleted links are stored. A filtered listing (``search``, ``personaId``)
+  builds its index on first use, O(links) (a few seconds at a million), and keeps it until
+  the data changes.
 - Listing order is newest ``createdAt`` first, ties broken by ``id`` ascending. A link created
   through the API or `insert_links` is always strictly newest (its
   ``createdAt`` is the clock's time, or 1 ms after the newest link if the clock is behind).

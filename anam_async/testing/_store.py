@@ -4,10 +4,17 @@ share-links operations and their input checks.
 `ShareLinkStore.answer` takes what a request carries (operation, id, query, body) and returns
 the status and JSON body the real API would send, so the rules can be tested directly; the
 server in `_server` does the HTTP around it (routing, the bearer key, faults, gates).
+
+The seeded links are computed from their slot on demand (`_links.Seeded`); only what
+changes is stored: links created since (the head, all newer than any seeded link), seeded
+links deleted (a set, and their sorted positions) or updated (their new copy). A page is
+found by offset in time independent of its number; a filtered listing (``personaId``,
+``search``) builds its index once and keeps it until the data changes.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import re
@@ -20,6 +27,17 @@ import msgspec
 from multidict import MultiMapping
 
 from ._faults import Operation, error_body
+from ._links import (
+    SEED_EPOCH,
+    Seeded,
+    iso,
+    make_link,
+    nanoid,
+    parse_iso,
+    random_link,
+    seed_personas,
+    uuid4,
+)
 
 __all__ = ["Reply", "ShareLinkStore", "canonical_uuid", "copy_link", "requested_page"]
 
@@ -29,23 +47,13 @@ _UUID_RE: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _DIGITS_RE: Final = re.compile(r"[0-9]{1,20}")
-_URL_SAFE: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 # The real API runs on JavaScript numbers: a larger page cannot be represented exactly.
 _MAX_PAGE: Final = 2**53 - 1
 # usageLimit is a Postgres int column upstream.
 _MAX_USAGE_LIMIT: Final = 2**31 - 1
 _DEFAULT_EXPIRES_IN_HOURS: Final = 168
 _DEFAULT_USAGE_LIMIT: Final = 10
-_PERSONA_NAMES: Final = ("Cara", "Leo", "Maya", "Noah", "Iris", "Theo", "Zara", "Finn")
-_ORIGINS: Final = (
-    "https://example.com",
-    "https://app.example.org",
-    "https://shop.example.net",
-    "http://localhost:3000",
-)
-_SEED_EPOCH: Final = datetime(2025, 1, 1, tzinfo=UTC)
 _PERSONA_KEYS: Final = frozenset({"personaId", "personaName", "organizationId"})
-
 _encode = msgspec.json.Encoder().encode
 
 
@@ -66,28 +74,11 @@ def _error(status: int, message: str) -> Reply:
     return Reply(status, error_body(status, message))
 
 
-def _iso(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def canonical_uuid(text: str) -> str | None:
     """The lower-case hyphenated form of a spec-format UUID, or None when it is not one."""
     if not _UUID_RE.fullmatch(text):
         return None
     return str(uuid.UUID(text))
-
-
-def _uuid4(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _nanoid(rng: random.Random, size: int = 21) -> str:
-    return "".join(rng.choice(_URL_SAFE) for _ in range(size))
 
 
 def _share_link_view(link: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,38 +148,14 @@ def requested_page(query: MultiMapping[str]) -> int | None:
     return None
 
 
-def _random_link(
-    rng: random.Random, persona: Mapping[str, str], created_at: datetime
-) -> dict[str, Any]:
-    kind = rng.choices(["LINK", "PLAYER_EMBED", "ORB_EMBED"], weights=[70, 15, 15])[0]
-    expires_at = None
-    if rng.random() >= 0.35:
-        expires_at = _iso(created_at + timedelta(hours=rng.randrange(24, 24 * 90)))
-    usage_limit = None if rng.random() < 0.3 else rng.choice([1, 5, 10, 25, 100, 1000])
-    usage_count = rng.randrange(0, (usage_limit if usage_limit is not None else 200) + 1)
-    allow_all = rng.random() < 0.15
-    origins = [] if rng.random() < 0.5 else rng.sample(_ORIGINS, rng.randrange(1, 4))
-    return {
-        "id": _uuid4(rng),
-        "token": "sh_" + _nanoid(rng),
-        "type": kind,
-        "expiresAt": expires_at,
-        "usageLimit": usage_limit,
-        "usageCount": usage_count,
-        "allowedOrigins": origins,
-        "allowAllOrigins": allow_all,
-        "removeWatermark": rng.random() < 0.2,
-        "enabled": rng.random() < 0.85,
-        "isPrimary": False,
-        "createdAt": _iso(created_at),
-        "personaId": persona["id"],
-        "personaName": persona["name"],
-        "organizationId": persona["organizationId"],
-    }
+# A listing entry: a seeded link's slot, or a created link.
+_Entry = int | dict[str, Any]
+# Filtered listings kept at once (each is a list of entries, rebuilt after a change).
+_MAX_INDEXES: Final = 8
 
 
 class ShareLinkStore:
-    """Personas and share links in memory, seeded deterministically, with the API's rules.
+    """Personas and share links, seeded deterministically, with the API's rules.
 
     Args:
         links: How many share links to seed.
@@ -203,15 +170,22 @@ class ShareLinkStore:
         """Seed the data; see the class docstring for the arguments."""
         self._clock = clock
         self._runtime_rng = random.Random(f"anam-fake-runtime-{seed}")
-        self._personas: list[dict[str, str]] = []
-        self._links: dict[str, dict[str, Any]] = {}
-        self._ordered: list[dict[str, Any]] | None = None
-        self._newest: datetime = _SEED_EPOCH
-        self._seed(random.Random(seed), links, personas)
+        self._personas = seed_personas(random.Random(seed), personas)
+        self._seeded = Seeded(links, seed, self._personas)
+        # Created links, oldest first (the listing shows them newest first, before the rest).
+        self._head: list[dict[str, Any]] = []
+        self._head_ids: dict[str, dict[str, Any]] = {}
+        # Seeded links deleted (slots, and their positions sorted) or updated (by slot).
+        self._deleted: set[int] = set()
+        self._deleted_positions: list[int] = []
+        self._updated: dict[int, dict[str, Any]] = {}
+        self._newest = self._seeded.created_at(self._seeded.at(0)) if links else SEED_EPOCH
+        # Filtered listings' entries, until the data changes.
+        self._indexes: dict[tuple[str | None, str], list[_Entry]] = {}
 
     def __len__(self) -> int:
         """How many links are stored."""
-        return len(self._links)
+        return len(self._head) + self._seeded.count - len(self._deleted)
 
     @property
     def personas(self) -> list[dict[str, str]]:
@@ -219,16 +193,15 @@ class ShareLinkStore:
         return [dict(persona) for persona in self._personas]
 
     def ordered(self) -> list[dict[str, Any]]:
-        """The stored links in listing order: newest ``createdAt`` first, then ``id``."""
-        if self._ordered is None:
-            by_id = sorted(self._links.values(), key=lambda link: link["id"])
-            # Stable sort: equal createdAt keeps the id order from the first pass.
-            self._ordered = sorted(by_id, key=lambda link: link["createdAt"], reverse=True)
-        return self._ordered
+        """Every link in listing order (newest ``createdAt`` first, then ``id``): O(links)."""
+        return self._links(self._entries(0, len(self)))
 
     def get_link(self, link_id: str | uuid.UUID) -> dict[str, Any]:
         """A copy of one link; raises KeyError when there is none."""
-        return copy_link(self._links[str(uuid.UUID(str(link_id)))])
+        link = self._find(str(uuid.UUID(str(link_id))))
+        if link is None:
+            raise KeyError(str(link_id))
+        return copy_link(link)
 
     def insert_links(self, n: int, persona: str | uuid.UUID | None) -> list[dict[str, Any]]:
         """Add ``n`` links newer than every other; see `FakeAnamAPI.insert_links`."""
@@ -242,8 +215,8 @@ class ShareLinkStore:
         inserted = []
         for _ in range(n):
             owner = chosen if chosen is not None else self._runtime_rng.choice(self._personas)
-            link = _random_link(self._runtime_rng, owner, self._next_created_at())
-            self._store(link)
+            link = random_link(self._runtime_rng, owner, self._next_created_at())
+            self._add(link)
             inserted.append(copy_link(link))
         return inserted
 
@@ -252,15 +225,14 @@ class ShareLinkStore:
         if isinstance(target, int):
             if target < 0:
                 raise ValueError(f"target={target!r} is invalid: must be >= 0")
-            ids = [link["id"] for link in self.ordered()[:target]]
+            ids = [link["id"] for link in self._links(self._entries(0, target))]
         else:
             ids = [str(uuid.UUID(str(link_id))) for link_id in target]
-            missing = [link_id for link_id in ids if link_id not in self._links]
+            missing = [link_id for link_id in ids if self._find(link_id) is None]
             if missing:
                 raise KeyError(missing[0])
         for link_id in ids:
-            self._links.pop(link_id, None)
-        self._ordered = None
+            self._remove(link_id)
         return ids
 
     def answer(
@@ -306,19 +278,15 @@ class ShareLinkStore:
             if persona_id is None:
                 raise _BadRequest("personaId must be a UUID")
         needle = query.get("search", "").casefold()
-        selected = [
-            link
-            for link in self.ordered()
-            if (persona_id is None or link["personaId"] == persona_id)
-            and (
-                not needle
-                or needle in link["personaName"].casefold()
-                or needle in link["token"].casefold()
-            )
-        ]
-        total = len(selected)
-        last_page = math.ceil(total / per_page)
         start = (page - 1) * per_page
+        if persona_id is None and not needle:
+            total = len(self)
+            entries = self._entries(start, per_page) if start < total else []
+        else:
+            index = self._index(persona_id, needle)
+            total = len(index)
+            entries = index[start : start + per_page]
+        last_page = math.ceil(total / per_page)
         meta = {
             "total": total,
             "lastPage": last_page,
@@ -327,7 +295,7 @@ class ShareLinkStore:
             "prev": page - 1 if page > 1 else None,
             "next": page + 1 if page < last_page else None,
         }
-        return Reply(200, _encode({"data": selected[start : start + per_page], "meta": meta}))
+        return Reply(200, _encode({"data": self._links(entries), "meta": meta}))
 
     @staticmethod
     def _link_for(raw_id: str) -> str:
@@ -337,15 +305,15 @@ class ShareLinkStore:
         return link_id
 
     def _get(self, link_id: str) -> Reply:
-        link = self._links.get(link_id)
+        link = self._find(link_id)
         if link is None:
             return _error(404, f"Share link {link_id} not found")
         return Reply(200, _encode(link))
 
     def _delete(self, link_id: str) -> Reply:
-        if link_id not in self._links:
+        if self._find(link_id) is None:
             return _error(404, f"Share link {link_id} not found")
-        self.delete_links([link_id])
+        self._remove(link_id)
         return Reply(200, _encode({"message": "Share link deleted successfully"}))
 
     def _create(self, body: bytes) -> Reply:
@@ -363,24 +331,19 @@ class ShareLinkStore:
             return _error(404, f"Persona {persona_id} not found")
         created_at = self._next_created_at()
         expires_at = self._expires_at(hours if hours is not None else _DEFAULT_EXPIRES_IN_HOURS)
-        link: dict[str, Any] = {
-            "id": _uuid4(self._runtime_rng),
-            "token": "sh_" + _nanoid(self._runtime_rng),
-            "type": "LINK",
-            "expiresAt": expires_at,
-            "usageLimit": usage_limit if usage_limit is not None else _DEFAULT_USAGE_LIMIT,
-            "usageCount": 0,
-            "allowedOrigins": [],
-            "allowAllOrigins": False,
-            "removeWatermark": False,
-            "enabled": True,
-            "isPrimary": False,
-            "createdAt": _iso(created_at),
-            "personaId": persona["id"],
-            "personaName": persona["name"],
-            "organizationId": persona["organizationId"],
-        }
-        self._store(link)
+        link = make_link(
+            link_id=uuid4(self._runtime_rng),
+            token="sh_" + nanoid(self._runtime_rng),
+            kind="LINK",
+            expires_at=expires_at,
+            usage_limit=usage_limit if usage_limit is not None else _DEFAULT_USAGE_LIMIT,
+            usage_count=0,
+            origins=[],
+            flags=(False, False, True),
+            created_at=created_at,
+            persona=persona,
+        )
+        self._add(link)
         return Reply(201, _encode(_share_link_view(link)))
 
     def _update(self, link_id: str, body: bytes) -> Reply:
@@ -388,45 +351,103 @@ class ShareLinkStore:
         hours = _positive_number(payload, "expiresInHours")
         usage_limit = _usage_limit(payload)
         expires_at = self._expires_at(hours) if hours is not None else None
-        link = self._links.get(link_id)
+        link = self._find(link_id)
         if link is None:
             return _error(404, f"Share link {link_id} not found")
+        slot = None if link_id in self._head_ids else self._seeded.slot_of(uuid.UUID(link_id).int)
+        if slot is not None:
+            self._updated[slot] = link
         if expires_at is not None:
             link["expiresAt"] = expires_at
         if usage_limit is not None:
             link["usageLimit"] = usage_limit
         return Reply(200, _encode(_share_link_view(link)))
 
-    # ----------------------------------------------------------------- helpers
+    # ----------------------------------------------------------------- the data
 
-    def _seed(self, rng: random.Random, links: int, personas: int) -> None:
-        organizations = [_uuid4(rng), _nanoid(rng)]
-        for index in range(personas):
-            name = _PERSONA_NAMES[index % len(_PERSONA_NAMES)]
-            if index >= len(_PERSONA_NAMES):
-                name = f"{name} {index // len(_PERSONA_NAMES) + 1}"
-            self._personas.append(
-                {"id": _uuid4(rng), "name": name, "organizationId": organizations[index % 2]}
-            )
-        created: list[datetime] = []
-        span_ms = 300 * 24 * 3600 * 1000
-        for index in range(links):
-            if index and rng.random() < 0.05:
-                # Equal createdAt on purpose: the listing must break ties by id.
-                created.append(created[-1])
-            else:
-                created.append(_SEED_EPOCH + timedelta(milliseconds=rng.randrange(span_ms)))
-        for moment in sorted(created):
-            self._store(_random_link(rng, rng.choice(self._personas), moment))
-        for persona in self._personas:
-            own = [link for link in self._links.values() if link["personaId"] == persona["id"]]
-            if own and rng.random() < 0.8:
-                rng.choice(own)["isPrimary"] = True
+    def _position(self, offset: int) -> int:
+        """The position of the ``offset``-th seeded link still listed (deletions skipped)."""
+        deleted = self._deleted_positions
+        position = offset + bisect.bisect_right(deleted, offset)
+        while (moved := offset + bisect.bisect_right(deleted, position)) != position:
+            position = moved
+        return position
 
-    def _store(self, link: dict[str, Any]) -> None:
-        self._links[link["id"]] = link
-        self._newest = max(self._newest, _parse_iso(link["createdAt"]))
-        self._ordered = None
+    def _entries(self, start: int, count: int) -> list[_Entry]:
+        """``count`` entries of the whole listing from ``start`` (fewer at its end)."""
+        head = self._head
+        entries: list[_Entry] = [head[-1 - i] for i in range(start, min(start + count, len(head)))]
+        seeded = self._seeded
+        position = self._position(max(0, start - len(head)))
+        while len(entries) < count and position < seeded.count:
+            slot = seeded.at(position)
+            if slot not in self._deleted:
+                entries.append(slot)
+            position += 1
+        return entries
+
+    def _index(self, persona_id: str | None, needle: str) -> list[_Entry]:
+        """The entries a filtered listing holds, built once until the data changes."""
+        key = (persona_id, needle)
+        index = self._indexes.get(key)
+        if index is None:
+            index = [
+                link
+                for link in reversed(self._head)
+                if (persona_id is None or link["personaId"] == persona_id)
+                and (
+                    not needle
+                    or needle in link["personaName"].casefold()
+                    or needle in link["token"].casefold()
+                )
+            ]
+            seeded = self._seeded
+            for position in range(seeded.count):
+                slot = seeded.at(position)
+                if slot not in self._deleted and seeded.matches(slot, persona_id, needle):
+                    index.append(slot)
+            if len(self._indexes) >= _MAX_INDEXES:
+                del self._indexes[next(iter(self._indexes))]
+            self._indexes[key] = index
+        return index
+
+    def _links(self, entries: list[_Entry]) -> list[dict[str, Any]]:
+        updated, seeded = self._updated, self._seeded
+        return [
+            entry
+            if isinstance(entry, dict)
+            else updated[entry]
+            if entry in updated
+            else seeded.link(entry)
+            for entry in entries
+        ]
+
+    def _find(self, link_id: str) -> dict[str, Any] | None:
+        link = self._head_ids.get(link_id)
+        if link is not None:
+            return link
+        slot = self._seeded.slot_of(uuid.UUID(link_id).int)
+        if slot is None or slot in self._deleted:
+            return None
+        return self._updated[slot] if slot in self._updated else self._seeded.link(slot)
+
+    def _add(self, link: dict[str, Any]) -> None:
+        self._head.append(link)
+        self._head_ids[link["id"]] = link
+        self._newest = max(self._newest, parse_iso(link["createdAt"]))
+        self._indexes.clear()
+
+    def _remove(self, link_id: str) -> None:
+        link = self._head_ids.pop(link_id, None)
+        if link is not None:
+            self._head.remove(link)
+        else:
+            slot = self._seeded.slot_of(uuid.UUID(link_id).int)
+            assert slot is not None
+            self._deleted.add(slot)
+            bisect.insort(self._deleted_positions, self._seeded.at(slot))
+            self._updated.pop(slot, None)
+        self._indexes.clear()
 
     def _next_created_at(self) -> datetime:
         now = self._clock().astimezone(UTC)
@@ -438,6 +459,6 @@ class ShareLinkStore:
 
     def _expires_at(self, hours: float) -> str:
         try:
-            return _iso(self._clock().astimezone(UTC) + timedelta(hours=hours))
+            return iso(self._clock().astimezone(UTC) + timedelta(hours=hours))
         except (OverflowError, ValueError):
             raise _BadRequest("expiresInHours is too large") from None
