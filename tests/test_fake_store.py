@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from datetime import UTC, datetime
 
 import msgspec
@@ -89,3 +91,76 @@ def test_bad_update_bodies_are_400s_naming_the_rule(body: bytes, words: str) -> 
     status, answer = store.answer("update", link_id, MultiDict(), body)
     assert status == 400
     assert words in msgspec.json.decode(answer)["message"]
+
+
+def test_ids_lead_back_to_their_slot_and_nothing_else() -> None:
+    from anam_async.testing._links import Seeded
+
+    seeded = Seeded(1000, seed=3, personas=_store(0).personas)
+    for slot in (0, 1, 2, 499, 999):
+        id_int = seeded.id_int(slot)
+        assert uuid.UUID(int=id_int).version == 4
+        assert seeded.slot_of(id_int) == slot
+    assert seeded.slot_of(Seeded(1000, seed=4, personas=_store(0).personas).id_int(5)) is None
+    assert seeded.slot_of(uuid.uuid4().int) is None
+
+
+def test_a_page_far_down_a_million_links_builds_only_its_own_links(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Page time does not depend on n: only the page's own links are computed."""
+    from anam_async.testing import _links
+
+    store = ShareLinkStore(links=1_000_000, personas=5, seed=0, clock=lambda: NOW)
+    built: list[int] = []
+    original = _links.Seeded.link
+    monkeypatch.setattr(
+        _links.Seeded, "link", lambda self, slot: built.append(slot) or original(self, slot)
+    )
+    status, page = _list(store, page="9000", perPage="100")
+    assert status == 200
+    assert len(page["data"]) == 100  # type: ignore[arg-type]
+    assert len(built) == 100
+    assert page["meta"]["total"] == 1_000_000  # type: ignore[index]
+
+
+def test_deletes_updates_and_inserts_keep_the_listing_exact() -> None:
+    store = _store(45)
+    before = [link["id"] for link in store.ordered()]
+    gone = store.delete_links([before[3], before[30]])
+    assert gone == [before[3], before[30]]
+    after = [link["id"] for link in store.ordered()]
+    assert after == [i for i in before if i not in gone]
+    # Offsets skip the deleted links: page 2 of 20 starts at the 21st remaining link.
+    _, page2 = _list(store, page="2", perPage="20")
+    assert [link["id"] for link in page2["data"]] == after[20:40]  # type: ignore[union-attr]
+    status, _ = store.answer("update", before[5], MultiDict(), b'{"usageLimit": 7}')
+    assert status == 200
+    assert store.get_link(before[5])["usageLimit"] == 7
+    _, page1 = _list(store, perPage="20")
+    assert [link["usageLimit"] for link in page1["data"] if link["id"] == before[5]] == [7]  # type: ignore[union-attr]
+    new = store.insert_links(2, None)
+    assert [link["id"] for link in store.ordered()][:2] == [new[1]["id"], new[0]["id"]]
+
+
+def test_ties_on_created_at_are_listed_by_id() -> None:
+    store = _store(2000)
+    links = store.ordered()
+    ties = [
+        (a["id"], b["id"]) for a, b in itertools.pairwise(links) if a["createdAt"] == b["createdAt"]
+    ]
+    assert ties, "the seeded data has equal createdAt on purpose"
+    assert all(a < b for a, b in ties)
+
+
+def test_a_filtered_index_is_rebuilt_after_a_change() -> None:
+    store = _store(200)
+    persona = store.personas[0]["id"]
+    _, first = _list(store, personaId=persona)
+    [link] = store.insert_links(1, persona)
+    _, again = _list(store, personaId=persona)
+    assert again["meta"]["total"] == first["meta"]["total"] + 1  # type: ignore[index]
+    assert again["data"][0]["id"] == link["id"]  # type: ignore[index]
+    store.delete_links([link["id"]])
+    _, last = _list(store, personaId=persona)
+    assert last["meta"] == first["meta"]
