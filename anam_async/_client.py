@@ -100,7 +100,9 @@ class AnamClient:
         self._session_lock = threading.Lock()
         self._closed = False
         self._close_done: asyncio.Future[None] | None = None
-        self._in_flight: set[asyncio.Future[Any]] = set()
+        # The tasks inside a call now, and what close() waits on until they have all left.
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._drained: asyncio.Future[None] | None = None
         self._pause = _retry.ClientPause()
         self.share_links: ShareLinks = ShareLinks(self)
 
@@ -179,11 +181,14 @@ class AnamClient:
             # Never used: no session of ours and nothing in flight, so nothing to wait for.
             return
         in_flight = list(self._in_flight)
-        for future in in_flight:
-            future.cancel()
+        for task in in_flight:
+            # The caller's task, cancelled inside the call only: `_request` takes this
+            # cancellation back (uncancel) and raises AnamError in its place.
+            task.cancel()
         try:
             if in_flight:
-                await asyncio.wait(in_flight)
+                self._drained = loop.create_future()
+                await asyncio.shield(self._drained)
         finally:
             # Even when this close() is itself cancelled while it waits: the client is marked
             # closed already, so no later close() would get another chance.
@@ -237,22 +242,30 @@ class AnamClient:
     ) -> T:
         """Make one call (with its retries) and return the decoded body.
 
-        The attempts run in a task of their own so that ``close()`` can cancel them; the
-        caller then gets ``AnamError`` rather than a bare cancellation.
+        The calling task is registered while it is inside the call, so that ``close()`` can
+        cancel it there; the cancellation is then taken back and the caller gets
+        ``AnamError``, while any other cancellation of the task goes on as it came. (No task
+        of its own per call: that costs more than the rest of the call's own work.)
         """
         session = self._ensure_session()
-        attempts = asyncio.ensure_future(self._attempts(session, request, decoder, on_overload))
-        self._in_flight.add(attempts)
-        attempts.add_done_callback(self._in_flight.discard)
+        task = asyncio.current_task()
+        if task is None:  # not inside a task (a bare coroutine driven by hand): no way to cancel
+            return await self._attempts(session, request, decoder, on_overload)
+        self._in_flight.add(task)
         try:
-            return await attempts
+            return await self._attempts(session, request, decoder, on_overload)
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self._closed and (current is None or current.cancelling() == 0):
+            # close() cancelled this task once; taking that back leaves what others asked.
+            if self._closed and task.uncancel() == 0:
                 raise AnamError(
                     "the AnamClient was closed while this request was in flight"
                 ) from None
             raise
+        finally:
+            self._in_flight.discard(task)
+            drained = self._drained
+            if not self._in_flight and drained is not None and not drained.done():
+                drained.set_result(None)
 
     async def _attempts(
         self,
@@ -268,7 +281,8 @@ class AnamClient:
         # Whether an earlier attempt may have reached the server and done its work.
         landed = False
         while True:
-            await self._pause.wait_out(loop)
+            if self._pause.active(loop.time()):
+                await self._pause.wait_out(loop)
             self._check_open()
             if session.closed:
                 raise AnamError("the aiohttp session this AnamClient uses was closed")
@@ -383,6 +397,8 @@ class AnamClient:
 
 
 def _log_attempt(request: _wire.Request, outcome: str, started: float, attempt: int) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
     logger.debug(
         "%s %s -> %s %.1f ms (attempt %d)",
         request.method,

@@ -310,6 +310,10 @@ class ClientPause:
         """Pause until ``now + seconds`` at least (a pause never shrinks)."""
         self._until = max(self._until, now + seconds)
 
+    def active(self, now: float) -> bool:
+        """Whether a pause is running at loop time ``now`` (checked before awaiting one)."""
+        return self._until > now
+
     async def wait_out(self, loop: asyncio.AbstractEventLoop) -> None:
         """Return once the pause is over, waiting again if another 429 extended it."""
         while True:

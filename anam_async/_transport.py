@@ -17,6 +17,7 @@ needs both). Three rules hold for every error that leaves this module:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import ssl
@@ -66,7 +67,8 @@ def _secret(headers: Mapping[str, str]) -> str:
     return ""
 
 
-def _variants(secret: str) -> list[str]:
+@functools.lru_cache(maxsize=16)
+def _variants(secret: str) -> tuple[str, ...]:
     """The key as text may show it: raw, and escaped by ``repr`` (str or bytes) or JSON."""
     forms = {
         secret,
@@ -75,7 +77,7 @@ def _variants(secret: str) -> list[str]:
         json.dumps(secret)[1:-1],
     }
     # Longest first, so that an escaped form is replaced whole rather than in part.
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def redact(text: str, secret: str) -> str:
@@ -107,8 +109,12 @@ def redact(text: str, secret: str) -> str:
 
 def _redact_headers(headers: CIMultiDictProxy[str], secret: str) -> CIMultiDictProxy[str]:
     """The headers, rebuilt with the key replaced only when a server echoed it in one."""
-    forms = _variants(secret) if secret else []
-    if not any(form in name or form in value for name, value in headers.items() for form in forms):
+    if not secret:
+        return headers
+    forms = _variants(secret)
+    # One scan of the raw header block first: a server that echoes the key is rare.
+    block = "\n".join(f"{name}:{value}" for name, value in headers.items())
+    if not any(form in block for form in forms):
         return headers
     clean: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
@@ -187,6 +193,9 @@ async def _read_bounded(
 ) -> bytes:
     """The whole body (decompressed: aiohttp decodes it as it arrives), at most ``limit`` bytes."""
     length = response.content_length
+    if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+        # The common case: an identity body of known length within the limit, read whole.
+        return await response.read()
     if length is not None and length > limit:
         response.close()  # drop the connection: not a byte of that body is read
         raise _too_large(

@@ -22,10 +22,8 @@ CPU is measured alone. Scenarios (one table):
 pages, one run each. ``--chart [PATH]`` also measures S1 at concurrency 2, 4 and 16 and draws
 wall time against concurrency (default PATH: docs/img/concurrency.png); skipped with --quick.
 
-The server process caches each list answer's body by query string: ``FakeAnamAPI`` filters
-its whole listing on every list request (O(listing size)), which would make the server, not
-the client, the bottleneck of S2 and S3. Every request still goes through the fake's request
-handling (recording, latency, bearer check).
+The server is the plain ``FakeAnamAPI``: it computes a page's links from their position,
+so a page costs the same whatever the listing's size (see ``scale.py`` for its own limits).
 """
 
 from __future__ import annotations
@@ -59,23 +57,7 @@ SERVER_LIFETIME = 1800.0  # seconds: the server process ends by itself after thi
 
 SERVER_SCRIPT = r"""
 import asyncio, contextlib, json, sys, threading
-from aiohttp import web
 from anam_async.testing import FakeAnamAPI
-
-
-class PageCachingFake(FakeAnamAPI):
-    # The data never changes here: cache each list answer by its query string, so that the
-    # fake's O(listing) filter per request does not make the server the bottleneck.
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._bench_bodies = {}
-
-    def _list(self, request):
-        key = request.rel_url.raw_query_string
-        body = self._bench_bodies.get(key)
-        if body is None:
-            body = self._bench_bodies[key] = super()._list(request).body
-        return web.Response(body=body, content_type="application/json")
 
 
 async def main(links, latency, lifetime):
@@ -87,7 +69,7 @@ async def main(links, latency, lifetime):
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=wait_for_stdin_eof, daemon=True).start()
-    async with PageCachingFake(links=links, latency=latency, seed=1) as api:
+    async with FakeAnamAPI(links=links, latency=latency, seed=1) as api:
         print(json.dumps({"url": api.url, "key": api.api_key}), flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), lifetime)
