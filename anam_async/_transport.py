@@ -17,8 +17,6 @@ needs both). Three rules hold for every error that leaves this module:
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 import ssl
 from collections.abc import Mapping
@@ -26,13 +24,14 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._redact import redact
 from ._wire import snippet
 from .errors import APIConnectionError, APIError, APIResponseValidationError, APITimeoutError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "redact", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "RawResponse", "send"]
 
 #: The default bound on one response body, after decompression.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
@@ -40,10 +39,6 @@ _CHUNK_BYTES: Final = 64 * 1024
 #: How much of aiohttp's exception text is looked at, and how much of it is shown.
 _SCANNED_CHARS: Final = 4096
 _DETAIL_CHARS: Final = 500
-#: The shortest run of the key's characters that is redacted when found on its own (a key
-#: cut short by aiohttp's truncation of a long line, say).
-_FRAGMENT_CHARS: Final = 8
-_REDACTED: Final = "***"
 _WHITESPACE: Final = re.compile(r"\s+")
 # Peers that close or reset during the handshake (an overloaded load balancer) surface as
 # these; they may well succeed next time, unlike a certificate or a protocol mismatch.
@@ -52,7 +47,8 @@ _TRANSIENT_SSL: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscall
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """A whole response: status, headers (the key redacted) and the body read to the end."""
+    """A whole response: status, headers (as sent: `_wire` redacts what an error carries)
+    and the body read to the end."""
 
     status: int
     headers: CIMultiDictProxy[str]
@@ -65,64 +61,6 @@ def _secret(headers: Mapping[str, str]) -> str:
         if name.lower() == "authorization":
             return value.removeprefix("Bearer ").strip()
     return ""
-
-
-@functools.lru_cache(maxsize=16)
-def _variants(secret: str) -> tuple[str, ...]:
-    """The key as text may show it: raw, and escaped by ``repr`` (str or bytes) or JSON."""
-    forms = {
-        secret,
-        secret.replace("\\", "\\\\"),
-        secret.replace("\\", "\\\\").replace("'", "\\'"),
-        json.dumps(secret)[1:-1],
-    }
-    # Longest first, so that an escaped form is replaced whole rather than in part.
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def redact(text: str, secret: str) -> str:
-    """``text`` with ``secret`` (raw or escaped) and any 8-character run of it replaced."""
-    if not secret:
-        return text
-    for form in _variants(secret):
-        text = text.replace(form, _REDACTED)
-    width = _FRAGMENT_CHARS
-    if len(secret) < width or len(text) < width:
-        return text
-    grams = {secret[i : i + width] for i in range(len(secret) - width + 1)}
-    hidden = [False] * len(text)
-    found = False
-    for i in range(len(text) - width + 1):
-        if text[i : i + width] in grams:
-            hidden[i : i + width] = [True] * width
-            found = True
-    if not found:
-        return text
-    pieces: list[str] = []
-    for i, char in enumerate(text):
-        if not hidden[i]:
-            pieces.append(char)
-        elif i == 0 or not hidden[i - 1]:
-            pieces.append(_REDACTED)
-    return "".join(pieces)
-
-
-def _redact_headers(headers: CIMultiDictProxy[str], secret: str) -> CIMultiDictProxy[str]:
-    """The headers, rebuilt with the key replaced only when a server echoed it in one."""
-    if not secret:
-        return headers
-    forms = _variants(secret)
-    # One scan of the raw header block first: a server that echoes the key is rare.
-    block = "\n".join(f"{name}:{value}" for name, value in headers.items())
-    if not any(form in block for form in forms):
-        return headers
-    clean: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        for form in forms:
-            name = name.replace(form, _REDACTED)
-            value = value.replace(form, _REDACTED)
-        clean.add(name, value)
-    return CIMultiDictProxy(clean)
 
 
 def _describe(exc: BaseException, secret: str) -> str:
@@ -263,7 +201,7 @@ async def send(
             content = await _read_bounded(
                 response, method=method, url=shown, limit=max_response_bytes, secret=secret
             )
-            return RawResponse(response.status, _redact_headers(response.headers, secret), content)
+            return RawResponse(response.status, response.headers, content)
     except (aiohttp.ClientError, TimeoutError) as exc:
         failure = _translate(exc, method=method, url=shown, secret=secret)
     # Raised here, outside the handler, so that aiohttp's exception (and the RequestInfo with

@@ -12,8 +12,8 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
-from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._redact import redact_bytes, redact_decoded, redact_headers
 from ._retry import retry_after_seconds
 from ._types import CreateShareLinkBody, UpdateShareLinkBody
 from ._validate import check_int, check_positive_number, check_search, check_uuid
@@ -27,7 +27,6 @@ __all__ = [
     "get_share_link",
     "list_request_builder",
     "list_share_links",
-    "redact_bytes",
     "snippet",
     "update_share_link",
 ]
@@ -36,7 +35,6 @@ T = TypeVar("T")
 
 SHARE_LINKS_PATH: Final = "/v1/share-links"
 SNIPPET_CHARS: Final = 200
-REDACTED: Final = "***"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,34 +217,6 @@ def _error_message(decoded: Any, body: bytes) -> str:
     return snippet(body)
 
 
-def redact_bytes(body: bytes, secret: str | None) -> bytes:
-    """``body`` with every raw occurrence of ``secret`` replaced by ``***``."""
-    return body.replace(secret.encode(), REDACTED.encode()) if secret else body
-
-
-def _redact_decoded(value: Any, secret: str) -> Any:
-    # JSON can spell the key with \u escapes, which only decoding turns back into the key.
-    if isinstance(value, str):
-        return value.replace(secret, REDACTED)
-    if isinstance(value, list):
-        return [_redact_decoded(item, secret) for item in value]
-    if isinstance(value, dict):
-        return {
-            _redact_decoded(key, secret): _redact_decoded(item, secret)
-            for key, item in value.items()
-        }
-    return value
-
-
-def _redact_headers(headers: Mapping[str, str], secret: str | None) -> Mapping[str, str]:
-    if not secret or not any(secret in value for value in headers.values()):
-        return headers
-    redacted: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        redacted.add(name, value.replace(secret, REDACTED))
-    return CIMultiDictProxy(redacted)
-
-
 def _status_exception(
     status: int,
     headers: Mapping[str, str],
@@ -263,14 +233,14 @@ def _status_exception(
     and in the headers.
     """
     body = redact_bytes(body, secret)
-    headers = _redact_headers(headers, secret)
+    headers = redact_headers(headers, secret)
     decoded: Any
     try:
         decoded = msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):
         decoded = body.decode("utf-8", errors="replace")
     if secret:
-        decoded = _redact_decoded(decoded, secret)
+        decoded = redact_decoded(decoded, secret)
     error = _class_for_status(status)(
         _error_message(decoded, body),
         method=method,

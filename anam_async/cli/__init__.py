@@ -63,6 +63,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
+from anam_async._redact import redact as redact_text
 from anam_async.errors import AnamError, AnamValidationError
 
 if TYPE_CHECKING:
@@ -81,7 +82,6 @@ _INSTALL_HINT: Final = (
     'anam-async: the command line needs the "cli" extra: pip install "anam-async[cli]" '
     '(in a clone: pip install -e ".[cli]")'
 )
-_REDACTED: Final = "***"
 
 # Library parameter names as the CLI spells them, for validation messages.
 _OPTION_NAMES: Final = {
@@ -148,7 +148,7 @@ def _redactor(argv: Sequence[str]) -> Callable[[str], str]:
 
     def redact(text: str) -> str:
         for secret in secrets:
-            text = text.replace(secret, _REDACTED)
+            text = redact_text(text, secret)
         return text
 
     return redact
