@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import random
 import re
 import shlex
 import signal
@@ -459,6 +460,20 @@ def test_resume_completes_an_interrupted_export(
     assert data.startswith(before)
     assert ids_of_jsonl(data) == ALL_IDS
     assert not _export.progress_path(target).exists()
+
+
+@pytest.mark.parametrize("page", random.Random(11).sample(range(2, 21), 4))
+def test_ctrl_c_at_a_random_page_then_resume_gives_every_link_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, seeded_server: SeededServer, page: int
+) -> None:
+    target = tmp_path / "links.jsonl"
+    argv = [*seeded_server.options, "share-links", "export", "--per-page", "50"]
+    argv += ["--concurrency", "4", "-o", str(target)]
+    seeded_server.interrupt_at.append(page)
+    assert run_cli(capsys, *argv).code == 130
+    result = run_cli(capsys, *argv, "--resume")
+    assert result.code == 0, result.err
+    assert ids_of_jsonl(target.read_bytes()) == ALL_IDS
 
 
 def test_resume_csv_does_not_repeat_the_header(
