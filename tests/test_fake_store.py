@@ -134,6 +134,7 @@ def test_deletes_updates_and_inserts_keep_the_listing_exact() -> None:
     # Offsets skip the deleted links: page 2 of 20 starts at the 21st remaining link.
     _, page2 = _list(store, page="2", perPage="20")
     assert [link["id"] for link in page2["data"]] == after[20:40]  # type: ignore[union-attr]
+    _list(store, perPage="20")  # a page answered (and kept) before the update
     status, _ = store.answer("update", before[5], MultiDict(), b'{"usageLimit": 7}')
     assert status == 200
     assert store.get_link(before[5])["usageLimit"] == 7

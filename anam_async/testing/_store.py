@@ -152,6 +152,8 @@ def requested_page(query: MultiMapping[str]) -> int | None:
 _Entry = int | dict[str, Any]
 # Filtered listings kept at once (each is a list of entries, rebuilt after a change).
 _MAX_INDEXES: Final = 8
+# List answers kept, encoded, until the data changes (a load test asks for the same pages).
+_MAX_PAGES: Final = 256
 
 
 class ShareLinkStore:
@@ -182,6 +184,7 @@ class ShareLinkStore:
         self._newest = self._seeded.created_at(self._seeded.at(0)) if links else SEED_EPOCH
         # Filtered listings' entries, until the data changes.
         self._indexes: dict[tuple[str | None, str], list[_Entry]] = {}
+        self._pages: dict[tuple[int, int, str | None, str], bytes] = {}
 
     def __len__(self) -> int:
         """How many links are stored."""
@@ -278,6 +281,16 @@ class ShareLinkStore:
             if persona_id is None:
                 raise _BadRequest("personaId must be a UUID")
         needle = query.get("search", "").casefold()
+        key = (page, per_page, persona_id, needle)
+        cached = self._pages.get(key)
+        if cached is None:
+            cached = self._page(page, per_page, persona_id, needle)
+            if len(self._pages) >= _MAX_PAGES:
+                del self._pages[next(iter(self._pages))]
+            self._pages[key] = cached
+        return Reply(200, cached)
+
+    def _page(self, page: int, per_page: int, persona_id: str | None, needle: str) -> bytes:
         start = (page - 1) * per_page
         if persona_id is None and not needle:
             total = len(self)
@@ -295,7 +308,7 @@ class ShareLinkStore:
             "prev": page - 1 if page > 1 else None,
             "next": page + 1 if page < last_page else None,
         }
-        return Reply(200, _encode({"data": self._links(entries), "meta": meta}))
+        return _encode({"data": self._links(entries), "meta": meta})
 
     @staticmethod
     def _link_for(raw_id: str) -> str:
@@ -361,6 +374,7 @@ class ShareLinkStore:
             link["expiresAt"] = expires_at
         if usage_limit is not None:
             link["usageLimit"] = usage_limit
+        self._pages.clear()
         return Reply(200, _encode(_share_link_view(link)))
 
     # ----------------------------------------------------------------- the data
@@ -435,7 +449,7 @@ class ShareLinkStore:
         self._head.append(link)
         self._head_ids[link["id"]] = link
         self._newest = max(self._newest, parse_iso(link["createdAt"]))
-        self._indexes.clear()
+        self._changed()
 
     def _remove(self, link_id: str) -> None:
         link = self._head_ids.pop(link_id, None)
@@ -447,7 +461,12 @@ class ShareLinkStore:
             self._deleted.add(slot)
             bisect.insort(self._deleted_positions, self._seeded.at(slot))
             self._updated.pop(slot, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Forget what was built from the data: the filter indexes and the encoded pages."""
         self._indexes.clear()
+        self._pages.clear()
 
     def _next_created_at(self) -> datetime:
         now = self._clock().astimezone(UTC)
