@@ -270,7 +270,11 @@ class FakeAnamAPI(Observer):
 
     @property
     def links(self) -> list[dict[str, Any]]:
-        """A copy of every link, in listing order, in the wire (camelCase) shape."""
+        """A copy of every link, in listing order, in the wire (camelCase) shape.
+
+        Built afresh on each access, O(links): over 10 s at a million; page through the
+        API, or use `get_link`, on a listing that large.
+        """
         return [copy_link(link) for link in self._store.ordered()]
 
     # ----------------------------------------------------------------- data
