@@ -20,7 +20,7 @@ import msgspec
 from yarl import URL
 
 from . import _retry, _wire
-from ._config import Config
+from ._config import JSON_CONTENT_TYPE, Config
 from ._paging import list_pages
 from ._share_links import ShareLinks
 from ._transport import RawResponse, send
@@ -36,6 +36,7 @@ T = TypeVar("T")
 PageT = TypeVar("PageT", bound=ShareLinkPage)
 
 logger: Final = logging.getLogger("anam_async")
+_JSON_BODY: Final = {"Content-Type": JSON_CONTENT_TYPE}
 
 
 class AnamClient:
@@ -218,7 +219,9 @@ class AnamClient:
                 self._check_open()
                 if self._loop is None:
                     if self._session is None:
-                        self._session = aiohttp.ClientSession()
+                        # The client's headers are the owned session's defaults, which
+                        # costs less per request than merging them into each one.
+                        self._session = aiohttp.ClientSession(headers=self._config.headers)
                         self._loop = loop
                     else:
                         # aiohttp keeps the loop a session was made in as `_loop` (the public
@@ -339,10 +342,11 @@ class AnamClient:
                 session,
                 request.method,
                 URL(url, encoded=True),
-                headers=config.headers if request.body is None else config.json_headers,
+                headers=self._headers_for(request),
                 body=request.body,
                 client_timeout=config.timeout,
                 max_response_bytes=config.max_response_bytes,
+                secret=config.key,
             )
         except (APIConnectionError, APIResponseValidationError) as exc:
             # A body over max_response_bytes is a validation error: never retried.
@@ -350,6 +354,13 @@ class AnamClient:
             raise
         _log_attempt(request, f"{raw.status} in", started, attempt)
         return raw
+
+    def _headers_for(self, request: _wire.Request) -> Mapping[str, str] | None:
+        """This request's headers: only what the owned session lacks, or all of them."""
+        config = self._config
+        if self._owns_session:
+            return None if request.body is None else _JSON_BODY
+        return config.headers if request.body is None else config.json_headers
 
     async def _before_retry(
         self,

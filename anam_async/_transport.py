@@ -55,14 +55,6 @@ class RawResponse:
     body: bytes
 
 
-def _secret(headers: Mapping[str, str]) -> str:
-    """The API key this request carries (the ``Authorization`` value without ``Bearer ``)."""
-    for name, value in headers.items():
-        if name.lower() == "authorization":
-            return value.removeprefix("Bearer ").strip()
-    return ""
-
-
 def _describe(exc: BaseException, secret: str) -> str:
     """aiohttp's exception as one line of bounded, redacted text, led by its class name."""
     text = str(exc)[:_SCANNED_CHARS]
@@ -169,14 +161,17 @@ async def send(
     method: str,
     url: URL,
     *,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | None,
     body: bytes | None,
     client_timeout: aiohttp.ClientTimeout,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    secret: str = "",
 ) -> RawResponse:
     """Send one request and read the whole response.
 
     Redirects are never followed: a 3xx comes back as it is, so the key never follows one.
+    ``headers`` are this request's (None: the session's own); ``secret`` is the API key, kept
+    out of every error text.
 
     Raises:
         APITimeoutError: the attempt ran out of time.
@@ -185,7 +180,6 @@ async def send(
         APIResponseValidationError: the body is larger than ``max_response_bytes``.
     """
     shown = str(url)
-    secret = _secret(headers)
     failure: APIError
     try:
         async with session.request(
