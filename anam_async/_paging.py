@@ -323,7 +323,8 @@ async def list_pages(
             raise _listing_error(url_of(number), reason)
         return page
 
-    dedupe = _Dedupe(dedupe_window(concurrency))
+    window = dedupe_window(concurrency)
+    dedupe = _Dedupe(window)
     warned = False
     numbered_pages = iterate_pages(
         fetch_page, start_page=start_page, concurrency=limiter, page_info=_page_info
@@ -337,7 +338,7 @@ async def list_pages(
                     "the listing at %s moved more than the dedupe window of %d pages catches"
                     " (meta.total is now %d at page %d): a link may be yielded twice",
                     url_of(number),
-                    dedupe_window(concurrency),
+                    window,
                     page.meta.total,
                     number,
                 )

@@ -165,7 +165,7 @@ async def send(
     body: bytes | None,
     client_timeout: aiohttp.ClientTimeout,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    secret: str = "",
+    secret: str,
 ) -> RawResponse:
     """Send one request and read the whole response.
 

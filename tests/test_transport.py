@@ -51,6 +51,7 @@ async def test_failures_map_to_library_errors_with_sent_flag(
             headers={},
             body=b"{}",
             client_timeout=aiohttp.ClientTimeout(total=1),
+            secret="",
         )
     assert type(caught.value) is expected
     assert caught.value.request_sent is sent

@@ -364,12 +364,9 @@ class ShareLinkStore:
         hours = _positive_number(payload, "expiresInHours")
         usage_limit = _usage_limit(payload)
         expires_at = self._expires_at(hours) if hours is not None else None
-        link = self._find(link_id)
+        link = self._find(link_id, to_change=True)
         if link is None:
             return _error(404, f"Share link {link_id} not found")
-        slot = None if link_id in self._head_ids else self._seeded.slot_of(uuid.UUID(link_id).int)
-        if slot is not None:
-            self._updated[slot] = link
         if expires_at is not None:
             link["expiresAt"] = expires_at
         if usage_limit is not None:
@@ -436,14 +433,20 @@ class ShareLinkStore:
             for entry in entries
         ]
 
-    def _find(self, link_id: str) -> dict[str, Any] | None:
+    def _find(self, link_id: str, *, to_change: bool = False) -> dict[str, Any] | None:
+        """The link with this id, or None; ``to_change`` keeps a seeded one as stored."""
         link = self._head_ids.get(link_id)
         if link is not None:
             return link
         slot = self._seeded.slot_of(uuid.UUID(link_id).int)
         if slot is None or slot in self._deleted:
             return None
-        return self._updated[slot] if slot in self._updated else self._seeded.link(slot)
+        if slot in self._updated:
+            return self._updated[slot]
+        link = self._seeded.link(slot)
+        if to_change:
+            self._updated[slot] = link
+        return link
 
     def _add(self, link: dict[str, Any]) -> None:
         self._head.append(link)

@@ -302,6 +302,7 @@ async def test_which_handshake_failures_count_as_transient(
             headers={"Authorization": f"Bearer {KEY}"},
             body=b"{}",
             client_timeout=aiohttp.ClientTimeout(total=1),
+            secret=KEY,
         )
     assert caught.value.transient is transient
     assert caught.value.request_sent is False
