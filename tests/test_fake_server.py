@@ -21,6 +21,7 @@ from anam_async.testing import (
     FakeAnamAPI,
     MalformedFault,
     RecordedRequest,
+    RecordedResponse,
     StatusFault,
 )
 
@@ -1107,3 +1108,41 @@ def test_run_in_thread_serves_synchronous_clients() -> None:
             assert resp.status == 200
     with pytest.raises(RuntimeError, match="closed"), api.run_in_thread():
         pass
+
+
+async def test_on_response_sees_every_answer_and_its_fault() -> None:
+    seen: list[RecordedResponse] = []
+    async with FakeAnamAPI(links=3) as api, aiohttp.ClientSession() as http:
+
+        async def record(response: RecordedResponse) -> None:  # async hooks are awaited
+            seen.append(response)
+
+        api.on_response(record)
+        api.add_fault(StatusFault(503), operation="list")
+        headers = {"Authorization": f"Bearer {api.api_key}"}
+        for _ in range(2):
+            async with http.get(f"{api.url}/v1/share-links", headers=headers) as resp:
+                await resp.read()
+        api.remove_response_hook(record)
+        async with http.get(f"{api.url}/v1/share-links", headers=headers) as resp:
+            await resp.read()
+    assert [(r.status, r.fault_injected) for r in seen] == [(503, True), (200, False)]
+    assert seen[0].fault == StatusFault(503)
+    assert seen[1].content_type.startswith("application/json")
+    assert b'"total":3' in seen[1].body
+    assert [r.request.number for r in seen] == [1, 2]
+
+
+async def test_a_response_hook_that_raises_is_reraised_by_close() -> None:
+    api = FakeAnamAPI(links=1)
+    async with api, aiohttp.ClientSession() as http:
+
+        @api.on_response
+        def broken(response: RecordedResponse) -> None:
+            raise RuntimeError("hook broke")
+
+        async with http.get(f"{api.url}/v1/share-links") as resp:
+            assert resp.status == 401  # the answer is unchanged
+            await resp.read()
+        with pytest.raises(RuntimeError, match="hook broke"):
+            await api.close()
